@@ -1,0 +1,82 @@
+import { parseDuration } from './duration.js';
+import { InFlightError, ReplayedError, ReplayStoreUnavailableError, SealqError } from './errors.js';
+import { open } from './open.js';
+import type { Envelope, OpenedMessage, OpenOptions } from './open.js';
+import type { ReplayKey, ReplayStore } from './replay/store.js';
+
+export interface ClaimOptions extends OpenOptions {
+  /** Where completed message ids are remembered. */
+  replay: ReplayStore;
+  /** How long a claim holds before another consumer may take the message over. Default 30s. */
+  lease?: number | string;
+}
+
+export interface ClaimedMessage extends OpenedMessage {
+  /** Processing succeeded: the message can never be processed again. */
+  complete(): Promise<void>;
+  /** Processing failed: let a retry (redelivery) claim the message again. */
+  release(): Promise<void>;
+  /** Keep the lease for a long-running job. */
+  extend(lease?: number | string): Promise<boolean>;
+}
+
+export const DEFAULT_LEASE_MS = 30_000;
+
+async function guard<T>(what: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    if (e instanceof ReplayStoreUnavailableError) throw e;
+    throw new ReplayStoreUnavailableError(`replay store failed to ${what}: ${e instanceof SealqError ? e.message : (e as Error)?.message ?? String(e)}; the message was not processed and can be retried`, { cause: e });
+  }
+}
+
+/**
+ * Opens an envelope and claims it in the replay store. Rejects a completed message as
+ * ERR_REPLAYED and one leased by another consumer as ERR_IN_FLIGHT (retryable). A store that
+ * cannot answer is ERR_REPLAY_STORE_UNAVAILABLE (retryable): never passed through.
+ */
+export async function openAndClaim(keyring: Parameters<typeof open>[0], envelope: Envelope, options: ClaimOptions): Promise<ClaimedMessage> {
+  const msg = open(keyring, envelope, options);
+  const store = options.replay;
+  const leaseMs = options.lease === undefined ? DEFAULT_LEASE_MS : parseDuration(options.lease, 'lease');
+  const key: ReplayKey = { ctx: msg.header.ctx, id: msg.header.id };
+  const retain = (): number => Math.max(1000, msg.validUntil - (options.now ?? Date.now()));
+  const outcome = await guard('claim the message', () => store.claim(key, leaseMs, retain()));
+  if (outcome.status === 'completed') {
+    throw new ReplayedError(`message ${msg.header.id} on ctx "${key.ctx}" was already processed: replay rejected`);
+  }
+  if (outcome.status === 'in-flight') {
+    throw new InFlightError(`message ${msg.header.id} on ctx "${key.ctx}" is being processed by another consumer: retry later`);
+  }
+  const { token } = outcome;
+  return {
+    ...msg,
+    complete: async () => void (await guard('mark the message completed', () => store.complete(key, token, retain()))),
+    release: async () => void (await guard('release the message', () => store.release(key, token))),
+    extend: (lease = leaseMs) => guard('extend the lease', () => store.extend(key, token, parseDuration(lease, 'lease'))),
+  };
+}
+
+/**
+ * Opens, claims, runs `handler`, then completes (on success) or releases (on failure, rethrowing
+ * the handler's error so the queue's own retry applies). A message is processed at most once per
+ * completed run, and a failed run can be retried.
+ */
+export async function openOnce<T>(
+  keyring: Parameters<typeof open>[0],
+  envelope: Envelope,
+  options: ClaimOptions,
+  handler: (msg: OpenedMessage) => T | Promise<T>,
+): Promise<T> {
+  const msg = await openAndClaim(keyring, envelope, options);
+  let result: T;
+  try {
+    result = await handler({ payload: msg.payload, header: msg.header, validUntil: msg.validUntil });
+  } catch (e) {
+    await msg.release().catch(() => undefined); // the lease expires anyway; the handler's error matters more
+    throw e;
+  }
+  await msg.complete();
+  return result;
+}

@@ -1,0 +1,131 @@
+import { MalformedError, UnsupportedVersionError } from '../errors.js';
+import { MAX_HEADER_BYTES, MAX_SIG_BYTES, MAX_SIGNATURES, maxCompactLength } from './limits.js';
+
+/**
+ * The carriers (SPEC §5). Each carries the same bytes: the payload and, per signature, the exact
+ * header bytes and the signature. Decoding checks sizes and encodings before any crypto.
+ */
+export interface RawSignature {
+  readonly header: Buffer;
+  readonly sig: Buffer;
+}
+export interface RawEnvelope {
+  readonly payload: Buffer;
+  readonly signatures: readonly RawSignature[];
+}
+
+/** JSON-safe carrier, for queues that store JSON (BullMQ job data). */
+export interface SealedObject {
+  /** Envelope format version. */
+  sealq: 1;
+  /** Payload as text, when it is valid UTF-8 (readable in queue dashboards)... */
+  payload?: string;
+  /** ...or as base64url bytes when it is not. Exactly one of the two. */
+  payload64?: string;
+  /** One entry per signature: the signed header as its exact JSON text, and the signature. */
+  signatures: Array<{ header: string; sig: string }>;
+}
+
+export const COMPACT_PREFIX = 'sealq1.';
+
+function malformed(what: string): never {
+  throw new MalformedError(`malformed envelope: ${what}`);
+}
+
+/** Strict base64url: the alphabet only, no padding, and canonical trailing bits (else bytes could be re-encoded). */
+function b64(s: string, what: string, max: number): Buffer {
+  if (s.length === 0) malformed(`${what} is empty`);
+  if (s.length > Math.ceil((max * 4) / 3)) malformed(`${what} is larger than ${max} bytes`);
+  const buf = Buffer.from(s, 'base64url');
+  if (buf.toString('base64url') !== s) malformed(`${what} is not canonical base64url`);
+  return buf;
+}
+
+// ---- compact: sealq1.<header>.<payload>.<sig>[.<header>.<sig>]... -------------------------------
+
+function b64url(b: Uint8Array): string {
+  return (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length)).toString('base64url');
+}
+
+export function encodeCompact(env: RawEnvelope): string {
+  const [first, ...more] = env.signatures;
+  let s = COMPACT_PREFIX + b64url(first!.header) + '.' + b64url(env.payload) + '.' + b64url(first!.sig);
+  for (const m of more) s += '.' + b64url(m.header) + '.' + b64url(m.sig);
+  return s;
+}
+
+export function decodeCompact(s: string, maxPayloadBytes: number): RawEnvelope {
+  if (s.length > maxCompactLength(maxPayloadBytes)) {
+    malformed(`${s.length} characters is larger than any envelope with a payload of at most ${maxPayloadBytes} bytes`);
+  }
+  if (!s.startsWith(COMPACT_PREFIX)) {
+    const v = /^sealq(\d{1,6})\./.exec(s);
+    if (v !== null) throw new UnsupportedVersionError(`envelope version sealq${v[1]} is not supported: this verifier reads sealq1; upgrade sealq`);
+    malformed('it does not start with "sealq1." (was the message sealed at all?)');
+  }
+  // One part more than allowed, so that too many parts is seen rather than silently cut.
+  const parts = s.slice(COMPACT_PREFIX.length).split('.', 2 * MAX_SIGNATURES + 2);
+  if (parts.length < 3 || parts.length % 2 === 0 || parts.length > 2 * MAX_SIGNATURES + 1) {
+    malformed(`expected header.payload.signature and at most ${MAX_SIGNATURES} signatures, got ${parts.length} parts`);
+  }
+  const payload = parts[1] === '' ? Buffer.alloc(0) : b64(parts[1]!, 'payload', maxPayloadBytes);
+  const signatures: RawSignature[] = [{ header: b64(parts[0]!, 'header', MAX_HEADER_BYTES), sig: b64(parts[2]!, 'signature', MAX_SIG_BYTES) }];
+  for (let i = 3; i < parts.length; i += 2) {
+    signatures.push({ header: b64(parts[i]!, 'header', MAX_HEADER_BYTES), sig: b64(parts[i + 1]!, 'signature', MAX_SIG_BYTES) });
+  }
+  return { payload, signatures };
+}
+
+// ---- JSON-safe object -----------------------------------------------------------------------------
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+export function encodeObject(env: RawEnvelope): SealedObject {
+  let text: string | undefined;
+  try {
+    text = utf8.decode(env.payload);
+  } catch {
+    text = undefined;
+  }
+  const o: SealedObject = { sealq: 1, signatures: [] };
+  if (text !== undefined) o.payload = text;
+  else o.payload64 = env.payload.toString('base64url');
+  for (const s of env.signatures) o.signatures.push({ header: utf8.decode(s.header), sig: s.sig.toString('base64url') });
+  return o;
+}
+
+export function isSealedObject(v: unknown): v is SealedObject {
+  return typeof v === 'object' && v !== null && 'sealq' in v;
+}
+
+export function decodeObject(o: unknown, maxPayloadBytes: number): RawEnvelope {
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) malformed('expected a compact string or a sealed object');
+  const v = o as Record<string, unknown>;
+  if (v.sealq !== 1) {
+    if (typeof v.sealq === 'number') throw new UnsupportedVersionError(`envelope version ${v.sealq} is not supported: this verifier reads version 1; upgrade sealq`);
+    malformed('the object has no "sealq": 1 member (was the message sealed at all?)');
+  }
+  for (const k in v) if (k !== 'sealq' && k !== 'payload' && k !== 'payload64' && k !== 'signatures') malformed(`unknown member ${JSON.stringify(k.slice(0, 40))}`);
+  let payload: Buffer;
+  if (typeof v.payload === 'string' && v.payload64 === undefined) {
+    // UTF-16 length bounds UTF-8 length from below, so check before encoding
+    if (v.payload.length > maxPayloadBytes) malformed(`payload is larger than ${maxPayloadBytes} bytes`);
+    if (!v.payload.isWellFormed()) malformed('payload text is not well-formed Unicode');
+    payload = Buffer.from(v.payload, 'utf8');
+    if (payload.length > maxPayloadBytes) malformed(`payload is larger than ${maxPayloadBytes} bytes`);
+  } else if (typeof v.payload64 === 'string' && v.payload === undefined) {
+    payload = v.payload64 === '' ? Buffer.alloc(0) : b64(v.payload64, 'payload64', maxPayloadBytes);
+  } else {
+    malformed('exactly one of "payload" (text) and "payload64" (base64url) must be a string');
+  }
+  const sigs = v.signatures;
+  if (!Array.isArray(sigs) || sigs.length === 0 || sigs.length > MAX_SIGNATURES) malformed(`"signatures" must be a list of 1 to ${MAX_SIGNATURES} entries`);
+  const signatures: RawSignature[] = [];
+  for (const s of sigs as unknown[]) {
+    const e = s as Record<string, unknown> | null;
+    if (typeof e?.header !== 'string' || typeof e.sig !== 'string') malformed('each signature needs "header" (text) and "sig" (base64url)');
+    if (e.header.length > MAX_HEADER_BYTES || !e.header.isWellFormed()) malformed(`header must be well-formed text of at most ${MAX_HEADER_BYTES} bytes`);
+    signatures.push({ header: Buffer.from(e.header, 'utf8'), sig: b64(e.sig, 'signature', MAX_SIG_BYTES) });
+  }
+  return { payload, signatures };
+}

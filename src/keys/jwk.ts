@@ -1,0 +1,131 @@
+import { createPrivateKey, createPublicKey, createSecretKey } from 'node:crypto';
+import type { JsonWebKey, KeyObject } from 'node:crypto';
+import { ALG_SPECS, isAlg } from '../crypto/algorithms.js';
+import type { Alg } from '../crypto/algorithms.js';
+import { InvalidKeyError } from '../errors.js';
+import { KEY_STATUSES, SealKey } from './key.js';
+import type { KeyInfo, KeyStatus } from './key.js';
+import type { KeyPolicy } from './policy.js';
+
+/**
+ * A JWK (RFC 7517) as sealq stores it. Besides the standard members, sealq keeps its key metadata
+ * in extension members: `status`, `not_before` / `not_after` (RFC 3339 timestamps) and `policy`.
+ */
+export interface SealqJwk {
+  kty: string;
+  kid: string;
+  alg: string;
+  use?: 'sig';
+  status?: KeyStatus;
+  not_before?: string;
+  not_after?: string;
+  policy?: KeyPolicy;
+  // key material members (k, d, x, y, n, e, p, q, dp, dq, qi, crv)
+  [member: string]: unknown;
+}
+
+export interface Jwks {
+  keys: SealqJwk[];
+}
+
+const KID = /^[\x21-\x7e]{1,128}$/;
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
+const CRV: Partial<Record<Alg, string>> = { EdDSA: 'Ed25519', ES256: 'P-256' };
+
+function fail(kid: string, what: string): never {
+  throw new InvalidKeyError(`key ${kid === '' ? '(no kid)' : `"${kid}"`}: ${what}`);
+}
+
+function time(kid: string, v: unknown, member: string): number | undefined {
+  if (v === undefined) return undefined;
+  const t = typeof v === 'string' ? Date.parse(v) : NaN;
+  if (!Number.isFinite(t)) fail(kid, `${member} must be an RFC 3339 timestamp like 2026-01-31T00:00:00Z`);
+  return t;
+}
+
+/** Parses one JWK. Material members never appear in an error message. */
+export function importJwk(input: unknown, options: { allowPrivate?: boolean } = {}): SealKey {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) fail('', 'a JWK must be a JSON object');
+  const jwk = input as Record<string, unknown>;
+  const kid = typeof jwk.kid === 'string' && KID.test(jwk.kid) ? jwk.kid : fail('', 'kid must be 1 to 128 printable ASCII characters without spaces');
+  const kty = jwk.kty;
+  const alg = jwk.alg ?? (kty === 'OKP' ? 'EdDSA' : kty === 'EC' ? 'ES256' : kty === 'RSA' ? 'PS256' : kty === 'oct' ? 'HS256' : undefined);
+  if (!isAlg(alg)) fail(kid, `alg ${JSON.stringify(alg)} is not supported; use one of ${Object.keys(ALG_SPECS).join(', ')}`);
+  const spec = ALG_SPECS[alg];
+  if (kty !== spec.kty) fail(kid, `kty ${JSON.stringify(kty)} does not fit alg ${alg} (expected "${spec.kty}")`);
+  if (CRV[alg] !== undefined && jwk.crv !== CRV[alg]) fail(kid, `crv must be "${CRV[alg]}" for ${alg}`);
+  if (jwk.use !== undefined && jwk.use !== 'sig') fail(kid, 'use must be "sig" (sealq keys only sign)');
+  const status = jwk.status ?? 'active';
+  if (!KEY_STATUSES.includes(status as KeyStatus)) fail(kid, `status must be one of ${KEY_STATUSES.join(', ')}`);
+  const policy = jwk.policy;
+  if (policy !== undefined && (typeof policy !== 'object' || policy === null || Array.isArray(policy))) {
+    fail(kid, 'policy must be an object like {"ctx":["billing.*"],"typ":["*"]}');
+  }
+  const info: { -readonly [K in keyof KeyInfo]: KeyInfo[K] } = { kid, alg, status: status as KeyStatus };
+  const nb = time(kid, jwk.not_before, 'not_before');
+  const na = time(kid, jwk.not_after, 'not_after');
+  if (nb !== undefined) info.notBefore = nb;
+  if (na !== undefined) info.notAfter = na;
+  if (nb !== undefined && na !== undefined && na < nb) fail(kid, 'not_after is before not_before');
+  if (policy !== undefined) info.policy = policy as KeyPolicy;
+
+  const hasPrivate = PRIVATE_MEMBERS.some((m) => jwk[m] !== undefined);
+  if (hasPrivate && options.allowPrivate === false) fail(kid, 'private key material is not accepted from this source');
+
+  let verifying: KeyObject;
+  let signing: KeyObject | undefined;
+  if (spec.symmetric) {
+    if (typeof jwk.k !== 'string' || !/^[A-Za-z0-9_-]+$/.test(jwk.k)) fail(kid, 'k must be the base64url secret');
+    const secret = Buffer.from(jwk.k, 'base64url');
+    if (secret.length < spec.maxSigLength) fail(kid, `an ${alg} secret must be at least ${spec.maxSigLength} bytes`);
+    verifying = signing = createSecretKey(secret);
+    secret.fill(0);
+  } else {
+    // Pass only the members node:crypto knows, so extension members cannot confuse the import.
+    const material: Record<string, unknown> = { kty };
+    for (const m of ['crv', 'x', 'y', 'n', 'e', ...PRIVATE_MEMBERS]) if (jwk[m] !== undefined) material[m] = jwk[m];
+    try {
+      if (hasPrivate) {
+        signing = createPrivateKey({ key: material as JsonWebKey, format: 'jwk' });
+        verifying = createPublicKey(signing);
+      } else {
+        verifying = createPublicKey({ key: material as JsonWebKey, format: 'jwk' });
+      }
+    } catch {
+      // node's message could echo input; say only what to check
+      fail(kid, `the ${kty} key material is invalid or incomplete for ${alg}`);
+    }
+    if (alg === 'PS256') {
+      const bits = verifying.asymmetricKeyDetails?.modulusLength ?? 0;
+      if (bits < 2048 || bits > 4096) fail(kid, `RSA modulus must be 2048 to 4096 bits, got ${bits}`);
+    }
+  }
+  return new SealKey(info, verifying, signing);
+}
+
+function metadata(key: SealKey): Record<string, unknown> {
+  const out: Record<string, unknown> = { kid: key.kid, alg: key.alg, use: 'sig', status: key.status };
+  if (key.notBefore !== undefined) out.not_before = new Date(key.notBefore).toISOString();
+  if (key.notAfter !== undefined) out.not_after = new Date(key.notAfter).toISOString();
+  if (key.policy !== undefined) out.policy = key.policy;
+  return out;
+}
+
+/** The JWK with public material only. Throws for HMAC keys: a shared secret has no public half. */
+export function exportPublicJwk(key: SealKey): SealqJwk {
+  if (key.spec.symmetric) {
+    throw new InvalidKeyError(`key "${key.kid}" is ${key.alg}, a shared secret: it has no public half to publish. Share the private keyring with verifiers over a secure channel, or use EdDSA/ES256/PS256`);
+  }
+  const { verifying } = key.material();
+  return { ...(verifying.export({ format: 'jwk' }) as Record<string, unknown>), ...metadata(key) } as SealqJwk;
+}
+
+/** The JWK with private material. Handle the result as a secret. */
+export function exportPrivateJwk(key: SealKey): SealqJwk {
+  const { signing, verifying } = key.material();
+  const k = signing ?? verifying;
+  const material = key.spec.symmetric
+    ? { kty: 'oct', k: k.export().toString('base64url') }
+    : (k.export({ format: 'jwk' }) as Record<string, unknown>);
+  return { ...material, ...metadata(key) } as SealqJwk;
+}

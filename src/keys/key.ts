@@ -1,0 +1,106 @@
+import type { KeyObject } from 'node:crypto';
+import { ALG_SPECS } from '../crypto/algorithms.js';
+import type { Alg, AlgSpec } from '../crypto/algorithms.js';
+import { INSPECT } from '../redact.js';
+import { compilePolicy } from './policy.js';
+import type { KeyPolicy, NameMatcher } from './policy.js';
+
+/**
+ * - primary: signs new messages (exactly one per signing keyring) and verifies.
+ * - active: verify-only (a key being introduced, or one being phased out).
+ * - disabled: verifies nothing; may be re-activated.
+ * - revoked: verifies nothing, ever (compromise); messages issued before revocation are rejected too.
+ */
+export type KeyStatus = 'primary' | 'active' | 'disabled' | 'revoked';
+export const KEY_STATUSES: readonly KeyStatus[] = ['primary', 'active', 'disabled', 'revoked'];
+
+export interface KeyInfo {
+  readonly kid: string;
+  readonly alg: Alg;
+  readonly status: KeyStatus;
+  /** Messages issued (signed `iat`) before this instant (ms) are rejected. */
+  readonly notBefore?: number;
+  /** Messages issued after this instant (ms) are rejected. */
+  readonly notAfter?: number;
+  readonly policy?: KeyPolicy;
+}
+
+/**
+ * One key of a keyring. Immutable; changes make a new key. Its secret lives in a KeyObject inside
+ * a private field, and toJSON/inspect show only public facts, so a key can be logged safely.
+ */
+export class SealKey implements KeyInfo {
+  readonly kid: string;
+  readonly alg: Alg;
+  readonly status: KeyStatus;
+  readonly notBefore?: number;
+  readonly notAfter?: number;
+  readonly policy?: KeyPolicy;
+  /** @internal */ readonly spec: AlgSpec;
+  /** @internal */ readonly allowsCtx: NameMatcher;
+  /** @internal */ readonly allowsTyp: NameMatcher;
+  readonly #signing: KeyObject | undefined;
+  readonly #verifying: KeyObject;
+
+  /** @internal Use generateKey, importJwk or a Keyring. */
+  constructor(info: KeyInfo, verifying: KeyObject, signing: KeyObject | undefined) {
+    this.kid = info.kid;
+    this.alg = info.alg;
+    this.status = info.status;
+    if (info.notBefore !== undefined) this.notBefore = info.notBefore;
+    if (info.notAfter !== undefined) this.notAfter = info.notAfter;
+    if (info.policy !== undefined) this.policy = info.policy;
+    this.spec = ALG_SPECS[info.alg];
+    const m = compilePolicy(info.policy, info.kid);
+    this.allowsCtx = m.ctx;
+    this.allowsTyp = m.typ;
+    this.#verifying = verifying;
+    this.#signing = signing;
+  }
+
+  /** True when this key holds private (or secret) material and so can sign. */
+  get canSign(): boolean {
+    return this.#signing !== undefined;
+  }
+
+  /** @internal */ sign(data: Uint8Array): Buffer {
+    return this.spec.sign(this.#signing!, data);
+  }
+
+  /** @internal */ verify(data: Uint8Array, sig: Uint8Array): boolean {
+    return this.spec.verify(this.#verifying, data, sig);
+  }
+
+  /** @internal The KeyObjects, for JWK export. */
+  material(): { verifying: KeyObject; signing: KeyObject | undefined } {
+    return { verifying: this.#verifying, signing: this.#signing };
+  }
+
+  /** A copy with other metadata (status, validity, policy); same key material. */
+  with(changes: Partial<Omit<KeyInfo, 'kid' | 'alg'>>): SealKey {
+    return new SealKey({ ...this.info(), ...changes }, this.#verifying, this.#signing);
+  }
+
+  /** A verify-only copy without private material. */
+  toPublic(): SealKey {
+    if (this.spec.symmetric) return this;
+    return new SealKey(this.info(), this.#verifying, undefined);
+  }
+
+  /** Public facts only. */
+  info(): KeyInfo {
+    const i: { -readonly [K in keyof KeyInfo]: KeyInfo[K] } = { kid: this.kid, alg: this.alg, status: this.status };
+    if (this.notBefore !== undefined) i.notBefore = this.notBefore;
+    if (this.notAfter !== undefined) i.notAfter = this.notAfter;
+    if (this.policy !== undefined) i.policy = this.policy;
+    return i;
+  }
+
+  toJSON(): KeyInfo & { canSign: boolean } {
+    return { ...this.info(), canSign: this.canSign };
+  }
+
+  [INSPECT](): string {
+    return `SealKey { kid: ${JSON.stringify(this.kid)}, alg: '${this.alg}', status: '${this.status}', material: [redacted] }`;
+  }
+}

@@ -1,0 +1,129 @@
+import type { Alg } from '../crypto/algorithms.js';
+import { InvalidKeyringError, NoSigningKeyError, SealqError } from '../errors.js';
+import { INSPECT } from '../redact.js';
+import { generateKey } from './generate.js';
+import type { GenerateKeyOptions } from './generate.js';
+import { exportPrivateJwk, exportPublicJwk, importJwk } from './jwk.js';
+import type { Jwks } from './jwk.js';
+import type { KeyInfo } from './key.js';
+import { SealKey } from './key.js';
+
+const KID = /^[\x21-\x7e]{1,128}$/;
+const MAX_KEYS = 1000;
+
+/**
+ * A set of keys, JWKS-shaped on disk: at most one primary key (which signs) and any number of
+ * verify-only keys. Immutable: every change returns a new Keyring, so a running consumer can swap
+ * keyrings atomically. toJSON and inspect show key ids and statuses, never material.
+ */
+export class Keyring {
+  readonly #byKid: ReadonlyMap<string, SealKey>;
+  readonly #primary: SealKey | undefined;
+
+  constructor(keys: Iterable<SealKey>) {
+    const byKid = new Map<string, SealKey>();
+    let primary: SealKey | undefined;
+    for (const key of keys) {
+      if (!(key instanceof SealKey)) throw new InvalidKeyringError('a keyring holds SealKey objects: use generateKey or importJwk');
+      if (!KID.test(key.kid)) throw new InvalidKeyringError(`kid ${JSON.stringify(key.kid.slice(0, 40))} must be 1 to 128 printable ASCII characters without spaces`);
+      if (byKid.has(key.kid)) throw new InvalidKeyringError(`kid "${key.kid}" appears twice; every key needs its own kid`);
+      if (key.status === 'primary') {
+        if (primary !== undefined) throw new InvalidKeyringError(`keys "${primary.kid}" and "${key.kid}" are both primary; a keyring has exactly one primary key`);
+        primary = key;
+      }
+      byKid.set(key.kid, key);
+    }
+    if (byKid.size > MAX_KEYS) throw new InvalidKeyringError(`a keyring holds at most ${MAX_KEYS} keys`);
+    this.#byKid = byKid;
+    this.#primary = primary;
+  }
+
+  /** A new keyring holding one freshly generated primary key. */
+  static generate(alg: Alg, options: GenerateKeyOptions = {}): Keyring {
+    return new Keyring([generateKey(alg, { ...options, status: 'primary' })]);
+  }
+
+  /** From a JWKS (object or JSON text), as written by toPrivateJwks / toPublicJwks or `sealq keygen`. */
+  static fromJwks(jwks: unknown, options: { allowPrivate?: boolean } = {}): Keyring {
+    let doc = jwks;
+    if (typeof doc === 'string' || doc instanceof Uint8Array) {
+      try {
+        doc = JSON.parse(typeof doc === 'string' ? doc : Buffer.from(doc).toString('utf8'));
+      } catch {
+        throw new InvalidKeyringError('the keyring is not valid JSON: expected a JWKS like {"keys":[...]}');
+      }
+    }
+    const keys = (doc as { keys?: unknown } | null)?.keys;
+    if (!Array.isArray(keys)) throw new InvalidKeyringError('a keyring must be a JWKS: a JSON object with a "keys" array');
+    try {
+      return new Keyring(keys.map((k: unknown) => importJwk(k, options)));
+    } catch (e) {
+      if (e instanceof SealqError) throw new InvalidKeyringError(`invalid keyring: ${e.message}`);
+      throw e;
+    }
+  }
+
+  /** The key that signs, if this keyring can sign. */
+  get primary(): SealKey | undefined {
+    return this.#primary;
+  }
+
+  /** @internal The primary signing key, or a clear error. */
+  signer(): SealKey {
+    const p = this.#primary;
+    if (p === undefined || !p.canSign) {
+      throw new NoSigningKeyError(p === undefined
+        ? 'this keyring has no primary key: mark one key with status "primary" (sealq key promote KID)'
+        : `the primary key "${p.kid}" has no private material here (a public keyring verifies only); load the private keyring to seal`);
+    }
+    return p;
+  }
+
+  get(kid: string): SealKey | undefined {
+    return this.#byKid.get(kid);
+  }
+
+  get size(): number {
+    return this.#byKid.size;
+  }
+
+  keys(): SealKey[] {
+    return [...this.#byKid.values()];
+  }
+
+  /** A new keyring with `key` added, or replacing the key of the same kid. */
+  with(key: SealKey): Keyring {
+    const m = new Map(this.#byKid);
+    m.set(key.kid, key);
+    return new Keyring(m.values());
+  }
+
+  /** A new keyring without `kid`. */
+  without(kid: string): Keyring {
+    return new Keyring(this.keys().filter((k) => k.kid !== kid));
+  }
+
+  /** Private JWKS: handle as a secret (file mode 0600, a secret manager). */
+  toPrivateJwks(): Jwks {
+    return { keys: this.keys().map(exportPrivateJwk) };
+  }
+
+  /** Public JWKS for verifiers: asymmetric keys only; throws if any key is a shared secret. */
+  toPublicJwks(): Jwks {
+    return { keys: this.keys().map(exportPublicJwk) };
+  }
+
+  /** A verify-only copy: private halves dropped (HMAC keys stay, they are one secret). */
+  toPublic(): Keyring {
+    return new Keyring(this.keys().map((k) => k.toPublic()));
+  }
+
+  /** Public facts only: safe to log. */
+  toJSON(): { keys: Array<KeyInfo & { canSign: boolean }> } {
+    return { keys: this.keys().map((k) => k.toJSON()) };
+  }
+
+  [INSPECT](): string {
+    return `Keyring { ${this.keys().map((k) => `${k.kid} (${k.alg}, ${k.status})`).join(', ')} }`;
+  }
+}

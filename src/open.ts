@@ -1,0 +1,172 @@
+import { openChannel } from './audit.js';
+import { parseDuration } from './duration.js';
+import { decodeCompact, decodeObject } from './envelope/carriers.js';
+import type { RawEnvelope, SealedObject } from './envelope/carriers.js';
+import { parseHeader } from './envelope/header.js';
+import type { Header } from './envelope/header.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, maxCompactLength } from './envelope/limits.js';
+import { signingInput } from './envelope/pae.js';
+import {
+  AlgMismatchError,
+  ContextMismatchError,
+  ExpiredError,
+  InvalidArgumentError,
+  KeyInactiveError,
+  KeyNotPermittedError,
+  KeyUnknownError,
+  MalformedError,
+  NotYetValidError,
+  RejectionError,
+  SignatureInvalidError,
+  TypeMismatchError,
+} from './errors.js';
+import type { Keyring } from './keys/keyring.js';
+import type { SealKey } from './keys/key.js';
+
+export interface OpenOptions {
+  /** The context this consumer serves (queue name); a message sealed for another one is rejected. Required. */
+  ctx: string | readonly string[];
+  /** Accepted message types; absent: any type. */
+  typ?: string | readonly string[];
+  /** For messages without a signed `exp`: how long after `iat` they stay valid. Default 24h. */
+  maxAge?: number | string;
+  /** Tolerated clock difference between producer and consumer. Default 60s. */
+  clockSkew?: number | string;
+  /** Current time in ms (default: now). */
+  now?: number;
+  /** Default 1 MiB. */
+  maxPayloadBytes?: number;
+}
+
+export interface OpenedMessage {
+  /** Exactly the bytes that were sealed. */
+  readonly payload: Buffer;
+  /** The verified header. */
+  readonly header: Header;
+  /** End of the message's validity window (ms since the epoch), clock skew included. */
+  readonly validUntil: number;
+}
+
+export type Envelope = string | Uint8Array | SealedObject;
+
+export const DEFAULT_MAX_AGE_MS = 24 * 3_600_000;
+export const DEFAULT_CLOCK_SKEW_MS = 60_000;
+
+const matches = (want: string | readonly string[], got: string | undefined): boolean =>
+  got !== undefined && (typeof want === 'string' ? want === got : want.includes(got));
+
+const list = (v: string | readonly string[]): string => (typeof v === 'string' ? `"${v}"` : v.map((x) => `"${x}"`).join(' or '));
+
+function checkOptions(o: OpenOptions): void {
+  if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('open needs options with at least { ctx }: the context (queue name) this consumer serves');
+  const ok = (v: unknown): boolean => (typeof v === 'string' && v.length > 0) || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string'));
+  if (!ok(o.ctx)) throw new InvalidArgumentError('open needs ctx: the context (queue name) this consumer serves, or a list of them');
+  if (o.typ !== undefined && !ok(o.typ)) throw new InvalidArgumentError('typ must be a message type or a list of them');
+}
+
+/** @internal Decodes any carrier, bounded before any crypto. */
+export function decode(envelope: Envelope, maxPayloadBytes: number): RawEnvelope {
+  if (typeof envelope === 'string') return decodeCompact(envelope, maxPayloadBytes);
+  if (envelope instanceof Uint8Array) {
+    // Compact envelopes are ASCII; latin1 keeps every byte visible to the strict decoder.
+    if (envelope.length > maxCompactLength(maxPayloadBytes)) {
+      throw new MalformedError(`malformed envelope: ${envelope.length} bytes is larger than any envelope with a payload of at most ${maxPayloadBytes} bytes`);
+    }
+    return decodeCompact(Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength).toString('latin1'), maxPayloadBytes);
+  }
+  return decodeObject(envelope, maxPayloadBytes);
+}
+
+/** Checks one signature against the verifier's own key for its kid. */
+function verifyWith(key: SealKey, header: Header, input: Buffer, sig: Buffer): void {
+  // The algorithm comes from our key; the message's claim must merely agree (no algorithm confusion).
+  if (header.alg !== key.alg) {
+    throw new AlgMismatchError(`message claims alg ${header.alg} but key "${key.kid}" is ${key.alg}: rejected (possible algorithm-confusion attempt)`);
+  }
+  if (key.status === 'disabled' || key.status === 'revoked') {
+    throw new KeyInactiveError(`key "${key.kid}" is ${key.status}: messages signed by it are no longer accepted`);
+  }
+  if ((key.notBefore !== undefined && header.iat < key.notBefore) || (key.notAfter !== undefined && header.iat > key.notAfter)) {
+    throw new KeyInactiveError(`key "${key.kid}" was not valid at the message's issue time ${new Date(header.iat).toISOString()}: check the key's not_before/not_after`);
+  }
+  if (!key.verify(input, sig)) {
+    throw new SignatureInvalidError(`signature does not verify with key "${key.kid}": the message was altered or not signed by that key`);
+  }
+  if (!key.allowsCtx(header.ctx) || !key.allowsTyp(header.typ)) {
+    throw new KeyNotPermittedError(`key "${key.kid}" is not permitted to sign ctx "${header.ctx}"${header.typ === undefined ? '' : ` / typ "${header.typ}"`}: check the key's policy`);
+  }
+}
+
+function verify(keyring: Keyring, raw: RawEnvelope): Header {
+  let firstError: RejectionError | undefined;
+  const unknown: string[] = [];
+  for (const s of raw.signatures) {
+    const header = parseHeader(s.header);
+    const key = keyring.get(header.kid);
+    if (key === undefined) {
+      unknown.push(header.kid);
+      continue;
+    }
+    try {
+      verifyWith(key, header, signingInput(s.header, raw.payload), s.sig);
+      return header;
+    } catch (e) {
+      // With several signatures (rotation), any one that fully verifies is enough.
+      firstError ??= e as RejectionError;
+    }
+  }
+  if (firstError !== undefined) throw firstError;
+  throw new KeyUnknownError(`no key in this keyring has kid ${unknown.map((k) => JSON.stringify(k)).join(', ')}: the message was forged, or the consumer's keyring is missing a new key (publish keys to consumers before promoting them)`);
+}
+
+function checkClaims(header: Header, o: OpenOptions): number {
+  if (!matches(o.ctx, header.ctx)) {
+    throw new ContextMismatchError(`message was sealed for ctx "${header.ctx}", this consumer expects ${list(o.ctx)}: it was moved or sent to the wrong queue`);
+  }
+  if (o.typ !== undefined && !matches(o.typ, header.typ)) {
+    throw new TypeMismatchError(`message type is ${header.typ === undefined ? 'absent' : `"${header.typ}"`}, this consumer expects ${list(o.typ)}`);
+  }
+  const now = o.now ?? Date.now();
+  const skew = o.clockSkew === undefined ? DEFAULT_CLOCK_SKEW_MS : parseDuration(o.clockSkew, 'clockSkew');
+  if (header.iat > now + skew) {
+    throw new NotYetValidError(`message was issued ${header.iat - now} ms in the future: check the producer's and consumer's clocks`);
+  }
+  if (header.nbf !== undefined && header.nbf > now + skew) {
+    throw new NotYetValidError(`message is not valid before ${new Date(header.nbf).toISOString()}`);
+  }
+  const end = header.exp ?? header.iat + (o.maxAge === undefined ? DEFAULT_MAX_AGE_MS : parseDuration(o.maxAge, 'maxAge'));
+  if (now >= end + skew) {
+    throw new ExpiredError(`message expired at ${new Date(end).toISOString()}${header.exp === undefined ? ' (issued-at plus maxAge)' : ''}`);
+  }
+  return end + skew;
+}
+
+function publish(header: Header | undefined, code: string | undefined): void {
+  openChannel.publish(
+    code === undefined
+      ? { op: 'open', outcome: 'ok', kid: header!.kid, ctx: header!.ctx, typ: header!.typ, id: header!.id }
+      : { op: 'open', outcome: 'rejected', code },
+  );
+}
+
+/**
+ * Verifies an envelope (compact string, its bytes, or the sealed object) and returns the payload
+ * exactly as sealed, or throws a RejectionError saying why. Synchronous: no promise per message.
+ * Fails closed: any unexpected exception inside verification becomes a rejection.
+ */
+export function open(keyring: Keyring, envelope: Envelope, options: OpenOptions): OpenedMessage {
+  checkOptions(options);
+  let header: Header | undefined;
+  try {
+    const raw = decode(envelope, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
+    header = verify(keyring, raw);
+    const validUntil = checkClaims(header, options);
+    if (openChannel.hasSubscribers) publish(header, undefined);
+    return { payload: raw.payload, header, validUntil };
+  } catch (e) {
+    const err = e instanceof RejectionError || e instanceof InvalidArgumentError ? e
+      : new SignatureInvalidError('message could not be verified (unexpected verifier error); rejected', { cause: e });
+    if (openChannel.hasSubscribers) publish(header, err.code);
+    throw err;
+  }
+}

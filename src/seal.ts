@@ -1,0 +1,95 @@
+import { sealChannel } from './audit.js';
+import { parseDuration } from './duration.js';
+import { encodeCompact, encodeObject } from './envelope/carriers.js';
+import type { RawEnvelope, SealedObject } from './envelope/carriers.js';
+import { checkHeader, serializeHeader } from './envelope/header.js';
+import type { Header } from './envelope/header.js';
+import { randomId } from './envelope/id.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from './envelope/limits.js';
+import { signingInput } from './envelope/pae.js';
+import { InvalidArgumentError, KeyNotPermittedError } from './errors.js';
+import type { Keyring } from './keys/keyring.js';
+
+export interface SealOptions {
+  /** Context: the destination (queue name, subject, topic). Required: a message opens only there. */
+  ctx: string;
+  /** Message type (job name, task type). */
+  typ?: string;
+  /** Content type of the payload, such as application/json. */
+  ct?: string;
+  /** Message id; defaults to 128 random bits. Reusing an id makes the replay store treat it as the same message. */
+  id?: string;
+  /** Not valid before this time (ms since the epoch or a Date), for delayed jobs. */
+  notBefore?: number | Date;
+  /** Not valid from this time on (ms since the epoch or a Date). */
+  expiresAt?: number | Date;
+  /** Valid for this long after issue (`30s`, `5m`, `2h`, `7d`, or ms); alternative to expiresAt. */
+  expiresIn?: number | string;
+  /** Issue time in ms (default: now). For tests and replays of recorded vectors. */
+  now?: number;
+  /** Default 1 MiB. */
+  maxPayloadBytes?: number;
+}
+
+const ms = (v: number | Date): number => (v instanceof Date ? v.getTime() : v);
+
+function payloadBytes(payload: string | Uint8Array, max: number): Buffer {
+  let b: Buffer;
+  if (typeof payload === 'string') {
+    // A lone surrogate would silently become U+FFFD: refuse rather than change what the user sent.
+    if (!payload.isWellFormed()) throw new InvalidArgumentError('payload string is not well-formed Unicode (lone surrogate); pass bytes instead');
+    b = Buffer.from(payload, 'utf8');
+  } else if (payload instanceof Uint8Array) {
+    b = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  } else {
+    throw new InvalidArgumentError('payload must be a string or a Uint8Array (serialise objects first, e.g. JSON.stringify)');
+  }
+  if (b.length > max) throw new InvalidArgumentError(`payload is ${b.length} bytes, larger than maxPayloadBytes (${max}); raise the limit on both sides or send a reference`);
+  return b;
+}
+
+/** @internal Seals to the carrier-neutral raw envelope. */
+export function sealRaw(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): { raw: RawEnvelope; header: Header } {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('seal needs options with at least { ctx }');
+  const key = keyring.signer();
+  const body = payloadBytes(payload, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
+  const iat = options.now ?? Date.now();
+  let exp = options.expiresAt === undefined ? undefined : ms(options.expiresAt);
+  if (options.expiresIn !== undefined) {
+    if (exp !== undefined) throw new InvalidArgumentError('give expiresAt or expiresIn, not both');
+    exp = iat + parseDuration(options.expiresIn, 'expiresIn');
+  }
+  const h: Record<string, unknown> = { kid: key.kid, alg: key.alg, id: options.id ?? randomId(), iat, ctx: options.ctx };
+  if (options.notBefore !== undefined) h.nbf = ms(options.notBefore);
+  if (exp !== undefined) h.exp = exp;
+  if (options.typ !== undefined) h.typ = options.typ;
+  if (options.ct !== undefined) h.ct = options.ct;
+  let header: Header;
+  try {
+    header = checkHeader(h);
+  } catch (e) {
+    throw new InvalidArgumentError(`invalid seal options: ${(e as Error).message.replace('malformed header: ', '')}`);
+  }
+  // Refuse to produce a message every verifier would reject for the key's policy.
+  if (!key.allowsCtx(header.ctx) || !key.allowsTyp(header.typ)) {
+    throw new KeyNotPermittedError(`key "${key.kid}" may not sign ctx "${header.ctx}"${header.typ === undefined ? '' : ` / typ "${header.typ}"`}: its policy does not allow it`);
+  }
+  const hb = Buffer.from(serializeHeader(header), 'utf8');
+  const sig = key.sign(signingInput(hb, body));
+  if (sealChannel.hasSubscribers) sealChannel.publish({ op: 'seal', outcome: 'ok', kid: key.kid, ctx: header.ctx, typ: header.typ, id: header.id });
+  return { raw: { payload: body, signatures: [{ header: hb, sig }] }, header };
+}
+
+/**
+ * Seals a payload for one context: returns the compact envelope (a string, safe for any text
+ * transport). The payload is signed as exact bytes; strings are UTF-8.
+ */
+export function seal(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): string {
+  return encodeCompact(sealRaw(keyring, payload, options).raw);
+}
+
+/** Like seal, but returns the JSON-safe object carrier (for queues that store JSON, like BullMQ). */
+export function sealObject(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): SealedObject {
+  return encodeObject(sealRaw(keyring, payload, options).raw);
+}
+
