@@ -8,6 +8,7 @@ import { channel } from 'node:diagnostics_channel';
 export interface AuditEvent {
   readonly op: 'seal' | 'open';
   readonly outcome: 'ok' | 'rejected';
+  /** On a rejection these are as the message claimed them: unverified. */
   readonly kid?: string;
   readonly ctx?: string;
   readonly typ?: string;

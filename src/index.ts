@@ -1,4 +1,4 @@
-export { seal, sealObject } from './seal.js';
+export { seal, sealObject, sealAsync, sealObjectAsync } from './seal.js';
 export type { SealOptions } from './seal.js';
 export { open, DEFAULT_MAX_AGE_MS, DEFAULT_CLOCK_SKEW_MS } from './open.js';
 export type { Envelope, OpenOptions, OpenedMessage } from './open.js';
@@ -12,7 +12,7 @@ export type { Header } from './envelope/header.js';
 export { DEFAULT_MAX_PAYLOAD_BYTES } from './envelope/limits.js';
 export { Keyring } from './keys/keyring.js';
 export { SealKey, KEY_STATUSES } from './keys/key.js';
-export type { KeyInfo, KeyStatus } from './keys/key.js';
+export type { KeyInfo, KeyStatus, ExternalSigner } from './keys/key.js';
 export type { KeyPolicy } from './keys/policy.js';
 export { generateKey } from './keys/generate.js';
 export type { GenerateKeyOptions } from './keys/generate.js';

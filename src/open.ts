@@ -97,11 +97,12 @@ function verifyWith(key: SealKey, header: Header, input: Buffer, sig: Buffer): v
   }
 }
 
-function verify(keyring: Keyring, raw: RawEnvelope): Header {
+function verify(keyring: Keyring, raw: RawEnvelope, seen: { header?: Header }): Header {
   let firstError: RejectionError | undefined;
   const unknown: string[] = [];
   for (const s of raw.signatures) {
     const header = parseHeader(s.header);
+    seen.header ??= header;
     const key = keyring.get(header.kid);
     if (key === undefined) {
       unknown.push(header.kid);
@@ -142,11 +143,9 @@ function checkClaims(header: Header, o: OpenOptions): number {
 }
 
 function publish(header: Header | undefined, code: string | undefined): void {
-  openChannel.publish(
-    code === undefined
-      ? { op: 'open', outcome: 'ok', kid: header!.kid, ctx: header!.ctx, typ: header!.typ, id: header!.id }
-      : { op: 'open', outcome: 'rejected', code },
-  );
+  // On rejection the header fields are as claimed (unverified), which is what an operator needs to trace it.
+  const h = header === undefined ? {} : { kid: header.kid, ctx: header.ctx, typ: header.typ, id: header.id };
+  openChannel.publish(code === undefined ? { op: 'open', outcome: 'ok', ...h } : { op: 'open', outcome: 'rejected', code, ...h });
 }
 
 /**
@@ -156,17 +155,17 @@ function publish(header: Header | undefined, code: string | undefined): void {
  */
 export function open(keyring: Keyring, envelope: Envelope, options: OpenOptions): OpenedMessage {
   checkOptions(options);
-  let header: Header | undefined;
+  const seen: { header?: Header } = {};
   try {
     const raw = decode(envelope, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
-    header = verify(keyring, raw);
+    const header = verify(keyring, raw, seen);
     const validUntil = checkClaims(header, options);
     if (openChannel.hasSubscribers) publish(header, undefined);
     return { payload: raw.payload, header, validUntil };
   } catch (e) {
     const err = e instanceof RejectionError || e instanceof InvalidArgumentError ? e
       : new SignatureInvalidError('message could not be verified (unexpected verifier error); rejected', { cause: e });
-    if (openChannel.hasSubscribers) publish(header, err.code);
+    if (openChannel.hasSubscribers) publish(seen.header, err.code);
     throw err;
   }
 }

@@ -48,8 +48,14 @@ function payloadBytes(payload: string | Uint8Array, max: number): Buffer {
   return b;
 }
 
-/** @internal Seals to the carrier-neutral raw envelope. */
-export function sealRaw(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): { raw: RawEnvelope; header: Header } {
+interface Sealing {
+  payload: Buffer;
+  header: Header;
+  hb: Buffer;
+  sig: Uint8Array | Promise<Uint8Array>;
+}
+
+function start(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): Sealing {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('seal needs options with at least { ctx }');
   const key = keyring.signer();
   const body = payloadBytes(payload, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
@@ -77,7 +83,32 @@ export function sealRaw(keyring: Keyring, payload: string | Uint8Array, options:
   const hb = Buffer.from(serializeHeader(header), 'utf8');
   const sig = key.sign(signingInput(hb, body));
   if (sealChannel.hasSubscribers) sealChannel.publish({ op: 'seal', outcome: 'ok', kid: key.kid, ctx: header.ctx, typ: header.typ, id: header.id });
-  return { raw: { payload: body, signatures: [{ header: hb, sig }] }, header };
+  return { payload: body, header, hb, sig };
+}
+
+function done(s: { payload: Buffer; hb: Buffer; sig: Uint8Array }): RawEnvelope {
+  return { payload: s.payload, signatures: [{ header: s.hb, sig: Buffer.from(s.sig.buffer, s.sig.byteOffset, s.sig.byteLength) }] };
+}
+
+function syncSig(s: Sealing): Sealing & { sig: Uint8Array } {
+  if (s.sig instanceof Promise) {
+    s.sig.catch(() => undefined);
+    throw new InvalidArgumentError('the primary key signs asynchronously (a KMS): use sealAsync / sealObjectAsync');
+  }
+  return s as Sealing & { sig: Uint8Array };
+}
+
+/** @internal Seals to the carrier-neutral raw envelope. */
+export function sealRaw(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): { raw: RawEnvelope; header: Header } {
+  const s = syncSig(start(keyring, payload, options));
+  return { raw: done(s), header: s.header };
+}
+
+/** @internal Async variant for external signers. */
+export async function sealRawAsync(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): Promise<{ raw: RawEnvelope; header: Header }> {
+  const s = start(keyring, payload, options);
+  const sig = await s.sig;
+  return { raw: done({ ...s, sig }), header: s.header };
 }
 
 /**
@@ -91,5 +122,15 @@ export function seal(keyring: Keyring, payload: string | Uint8Array, options: Se
 /** Like seal, but returns the JSON-safe object carrier (for queues that store JSON, like BullMQ). */
 export function sealObject(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): SealedObject {
   return encodeObject(sealRaw(keyring, payload, options).raw);
+}
+
+/** seal() for keyrings whose primary signs asynchronously (KMS); works with any keyring. */
+export async function sealAsync(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): Promise<string> {
+  return encodeCompact((await sealRawAsync(keyring, payload, options)).raw);
+}
+
+/** sealObject() for keyrings whose primary signs asynchronously (KMS); works with any keyring. */
+export async function sealObjectAsync(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): Promise<SealedObject> {
+  return encodeObject((await sealRawAsync(keyring, payload, options)).raw);
 }
 

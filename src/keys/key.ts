@@ -14,6 +14,15 @@ import type { KeyPolicy, NameMatcher } from './policy.js';
 export type KeyStatus = 'primary' | 'active' | 'disabled' | 'revoked';
 export const KEY_STATUSES: readonly KeyStatus[] = ['primary', 'active', 'disabled', 'revoked'];
 
+/**
+ * A signer whose private half never enters this process (PKCS#11 token, cloud KMS). It returns
+ * the signature in the algorithm's wire form (raw 64-byte r||s for ES256, 64 bytes for EdDSA).
+ * A synchronous signer works with seal(); an asynchronous one (a KMS call) with sealAsync().
+ */
+export interface ExternalSigner {
+  sign(data: Uint8Array): Uint8Array | Promise<Uint8Array>;
+}
+
 export interface KeyInfo {
   readonly kid: string;
   readonly alg: Alg;
@@ -39,11 +48,11 @@ export class SealKey implements KeyInfo {
   /** @internal */ readonly spec: AlgSpec;
   /** @internal */ readonly allowsCtx: NameMatcher;
   /** @internal */ readonly allowsTyp: NameMatcher;
-  readonly #signing: KeyObject | undefined;
+  readonly #signing: KeyObject | ExternalSigner | undefined;
   readonly #verifying: KeyObject;
 
   /** @internal Use generateKey, importJwk or a Keyring. */
-  constructor(info: KeyInfo, verifying: KeyObject, signing: KeyObject | undefined) {
+  constructor(info: KeyInfo, verifying: KeyObject, signing: KeyObject | ExternalSigner | undefined) {
     this.kid = info.kid;
     this.alg = info.alg;
     this.status = info.status;
@@ -63,17 +72,32 @@ export class SealKey implements KeyInfo {
     return this.#signing !== undefined;
   }
 
-  /** @internal */ sign(data: Uint8Array): Buffer {
-    return this.spec.sign(this.#signing!, data);
+  /** @internal */ sign(data: Uint8Array): Uint8Array | Promise<Uint8Array> {
+    const s = this.#signing!;
+    return 'sign' in s ? s.sign(data) : this.spec.sign(s, data);
+  }
+
+  /** True when the private half lives outside this process (PKCS#11, KMS). */
+  get external(): boolean {
+    return this.#signing !== undefined && 'sign' in this.#signing;
   }
 
   /** @internal */ verify(data: Uint8Array, sig: Uint8Array): boolean {
     return this.spec.verify(this.#verifying, data, sig);
   }
 
-  /** @internal The KeyObjects, for JWK export. */
+  /** @internal The KeyObjects, for JWK export (an external signer has none to export). */
   material(): { verifying: KeyObject; signing: KeyObject | undefined } {
-    return { verifying: this.#verifying, signing: this.#signing };
+    const s = this.#signing;
+    return { verifying: this.#verifying, signing: s === undefined || 'sign' in s ? undefined : s };
+  }
+
+  /**
+   * A key whose signing happens elsewhere (HSM, KMS): `publicKey` verifies, `signer` signs.
+   * Not available for HMAC: a shared secret must be in memory to verify anyway.
+   */
+  static external(info: KeyInfo, publicKey: KeyObject, signer: ExternalSigner): SealKey {
+    return new SealKey(info, publicKey, signer);
   }
 
   /** A copy with other metadata (status, validity, policy); same key material. */
