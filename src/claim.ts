@@ -3,6 +3,7 @@ import { InFlightError, ReplayedError, ReplayStoreUnavailableError, SealqError }
 import { open } from './open.js';
 import type { Envelope, OpenedMessage, OpenOptions } from './open.js';
 import type { ReplayKey, ReplayStore } from './replay/store.js';
+import type { Keyring, KeyringSource } from './keys/keyring.js';
 
 export interface ClaimOptions extends OpenOptions {
   /** Where completed message ids are remembered. */
@@ -36,7 +37,7 @@ async function guard<T>(what: string, op: () => Promise<T>): Promise<T> {
  * ERR_REPLAYED and one leased by another consumer as ERR_IN_FLIGHT (retryable). A store that
  * cannot answer is ERR_REPLAY_STORE_UNAVAILABLE (retryable): never passed through.
  */
-export async function openAndClaim(keyring: Parameters<typeof open>[0], envelope: Envelope, options: ClaimOptions): Promise<ClaimedMessage> {
+export async function openAndClaim(keyring: Keyring | KeyringSource, envelope: Envelope, options: ClaimOptions): Promise<ClaimedMessage> {
   const msg = open(keyring, envelope, options);
   const store = options.replay;
   const leaseMs = options.lease === undefined ? DEFAULT_LEASE_MS : parseDuration(options.lease, 'lease');
@@ -64,7 +65,7 @@ export async function openAndClaim(keyring: Parameters<typeof open>[0], envelope
  * completed run, and a failed run can be retried.
  */
 export async function openOnce<T>(
-  keyring: Parameters<typeof open>[0],
+  keyring: Keyring | KeyringSource,
   envelope: Envelope,
   options: ClaimOptions,
   handler: (msg: OpenedMessage) => T | Promise<T>,

@@ -11,6 +11,7 @@ export type { SealedObject } from './envelope/carriers.js';
 export type { Header } from './envelope/header.js';
 export { DEFAULT_MAX_PAYLOAD_BYTES } from './envelope/limits.js';
 export { Keyring } from './keys/keyring.js';
+export type { KeyringSource } from './keys/keyring.js';
 export { SealKey, KEY_STATUSES } from './keys/key.js';
 export type { KeyInfo, KeyStatus, ExternalSigner } from './keys/key.js';
 export type { KeyPolicy } from './keys/policy.js';

@@ -20,7 +20,8 @@ import {
   SignatureInvalidError,
   TypeMismatchError,
 } from './errors.js';
-import type { Keyring } from './keys/keyring.js';
+import { current } from './keys/keyring.js';
+import type { Keyring, KeyringSource } from './keys/keyring.js';
 import type { SealKey } from './keys/key.js';
 
 export interface OpenOptions {
@@ -153,12 +154,12 @@ function publish(header: Header | undefined, code: string | undefined): void {
  * exactly as sealed, or throws a RejectionError saying why. Synchronous: no promise per message.
  * Fails closed: any unexpected exception inside verification becomes a rejection.
  */
-export function open(keyring: Keyring, envelope: Envelope, options: OpenOptions): OpenedMessage {
+export function open(keyring: Keyring | KeyringSource, envelope: Envelope, options: OpenOptions): OpenedMessage {
   checkOptions(options);
   const seen: { header?: Header } = {};
   try {
     const raw = decode(envelope, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
-    const header = verify(keyring, raw, seen);
+    const header = verify(current(keyring), raw, seen);
     const validUntil = checkClaims(header, options);
     if (openChannel.hasSubscribers) publish(header, undefined);
     return { payload: raw.payload, header, validUntil };

@@ -8,7 +8,8 @@ import { randomId } from './envelope/id.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './envelope/limits.js';
 import { signingInput } from './envelope/pae.js';
 import { InvalidArgumentError, KeyNotPermittedError } from './errors.js';
-import type { Keyring } from './keys/keyring.js';
+import { current } from './keys/keyring.js';
+import type { Keyring, KeyringSource } from './keys/keyring.js';
 
 export interface SealOptions {
   /** Context: the destination (queue name, subject, topic). Required: a message opens only there. */
@@ -55,9 +56,9 @@ interface Sealing {
   sig: Uint8Array | Promise<Uint8Array>;
 }
 
-function start(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): Sealing {
+function start(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions): Sealing {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('seal needs options with at least { ctx }');
-  const key = keyring.signer();
+  const key = current(keyring).signer();
   const body = payloadBytes(payload, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
   const iat = options.now ?? Date.now();
   let exp = options.expiresAt === undefined ? undefined : ms(options.expiresAt);
@@ -99,13 +100,13 @@ function syncSig(s: Sealing): Sealing & { sig: Uint8Array } {
 }
 
 /** @internal Seals to the carrier-neutral raw envelope. */
-export function sealRaw(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): { raw: RawEnvelope; header: Header } {
+export function sealRaw(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions): { raw: RawEnvelope; header: Header } {
   const s = syncSig(start(keyring, payload, options));
   return { raw: done(s), header: s.header };
 }
 
 /** @internal Async variant for external signers. */
-export async function sealRawAsync(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): Promise<{ raw: RawEnvelope; header: Header }> {
+export async function sealRawAsync(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions): Promise<{ raw: RawEnvelope; header: Header }> {
   const s = start(keyring, payload, options);
   const sig = await s.sig;
   return { raw: done({ ...s, sig }), header: s.header };
@@ -115,22 +116,22 @@ export async function sealRawAsync(keyring: Keyring, payload: string | Uint8Arra
  * Seals a payload for one context: returns the compact envelope (a string, safe for any text
  * transport). The payload is signed as exact bytes; strings are UTF-8.
  */
-export function seal(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): string {
+export function seal(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions): string {
   return encodeCompact(sealRaw(keyring, payload, options).raw);
 }
 
 /** Like seal, but returns the JSON-safe object carrier (for queues that store JSON, like BullMQ). */
-export function sealObject(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): SealedObject {
+export function sealObject(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions): SealedObject {
   return encodeObject(sealRaw(keyring, payload, options).raw);
 }
 
 /** seal() for keyrings whose primary signs asynchronously (KMS); works with any keyring. */
-export async function sealAsync(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): Promise<string> {
+export async function sealAsync(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions): Promise<string> {
   return encodeCompact((await sealRawAsync(keyring, payload, options)).raw);
 }
 
 /** sealObject() for keyrings whose primary signs asynchronously (KMS); works with any keyring. */
-export async function sealObjectAsync(keyring: Keyring, payload: string | Uint8Array, options: SealOptions): Promise<SealedObject> {
+export async function sealObjectAsync(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions): Promise<SealedObject> {
   return encodeObject((await sealRawAsync(keyring, payload, options)).raw);
 }
 

@@ -9,6 +9,20 @@ import type { KeyInfo } from './key.js';
 import { SealKey } from './key.js';
 
 const KID = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * Anything that holds the keyring currently in force, such as a keyring reloaded from a file
+ * when it changes. seal/open accept one wherever they accept a Keyring and read it per message,
+ * so a rotation takes effect without a restart.
+ */
+export interface KeyringSource {
+  readonly keyring: Keyring;
+}
+
+/** @internal */
+export function current(k: Keyring | KeyringSource): Keyring {
+  return k instanceof Keyring ? k : k.keyring;
+}
 const MAX_KEYS = 1000;
 
 /**
