@@ -1,0 +1,43 @@
+import { parseArgs } from 'node:util';
+import { parseDuration } from '../duration.js';
+import { InvalidArgumentError } from '../errors.js';
+import { UsageError } from './command.js';
+
+export type FlagSpec = Readonly<Record<string, { readonly type: 'string' | 'boolean'; readonly multiple?: boolean }>>;
+
+type One<F> = F extends { type: 'boolean' } ? boolean : string;
+/** The parsed values: every flag may be absent; `multiple` ones are arrays. */
+export type FlagValues<O extends FlagSpec> = { [K in keyof O]?: O[K] extends { multiple: true } ? Array<One<O[K]>> : One<O[K]> };
+
+/** Strict flag parsing: an unknown flag, a missing value or a stray argument is a UsageError (exit 2). */
+export function parseFlags<const O extends FlagSpec>(args: string[], options: O): FlagValues<O> {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as FlagValues<O>;
+  } catch (e) {
+    // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes; their messages name the flag.
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) throw new UsageError(shorten((e as Error).message));
+    throw e;
+  }
+}
+
+// parseArgs appends a long hint about '--' to unknown options; the command's --help is the better hint.
+function shorten(message: string): string {
+  return message.replace(/\. To specify a positional argument starting with a '-'.*$/s, '');
+}
+
+export function required(value: string | undefined, flag: string, what: string): string {
+  if (value === undefined || value === '') throw new UsageError(`missing --${flag}: ${what}`);
+  return value;
+}
+
+/** A duration flag (`30s`, `5m`, `2h`, `7d`) in ms; a bad value is a usage error naming the flag. */
+export function durationFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseDuration(value, `--${flag}`);
+  } catch (e) {
+    if (e instanceof InvalidArgumentError) throw new UsageError(e.message);
+    throw e;
+  }
+}
