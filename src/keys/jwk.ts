@@ -4,12 +4,13 @@ import { ALG_SPECS, isAlg } from '../crypto/algorithms.js';
 import type { Alg } from '../crypto/algorithms.js';
 import { InvalidKeyError } from '../errors.js';
 import { KEY_STATUSES, SealKey } from './key.js';
-import type { KeyInfo, KeyStatus } from './key.js';
+import type { KeyInfo, KeyLifecycle, KeyStatus } from './key.js';
 import type { KeyPolicy } from './policy.js';
 
 /**
  * A JWK (RFC 7517) as sealq stores it. Besides the standard members, sealq keeps its key metadata
- * in extension members: `status`, `not_before` / `not_after` (RFC 3339 timestamps) and `policy`.
+ * in extension members: `status`, `not_before` / `not_after` (RFC 3339 timestamps) and `policy`,
+ * and its rotation history in `added_at`, `promoted_at`, `demoted_at`, `retired_at`, `revoked_at`.
  */
 export interface SealqJwk {
   kty: string;
@@ -20,6 +21,11 @@ export interface SealqJwk {
   not_before?: string;
   not_after?: string;
   policy?: KeyPolicy;
+  added_at?: string;
+  promoted_at?: string;
+  demoted_at?: string;
+  retired_at?: string;
+  revoked_at?: string;
   // key material members (k, d, x, y, n, e, p, q, dp, dq, qi, crv)
   [member: string]: unknown;
 }
@@ -27,6 +33,15 @@ export interface SealqJwk {
 export interface Jwks {
   keys: SealqJwk[];
 }
+
+/** KeyLifecycle field -> JWK extension member. */
+const LIFECYCLE_MEMBERS: ReadonlyArray<readonly [keyof KeyLifecycle, string]> = [
+  ['addedAt', 'added_at'],
+  ['promotedAt', 'promoted_at'],
+  ['demotedAt', 'demoted_at'],
+  ['retiredAt', 'retired_at'],
+  ['revokedAt', 'revoked_at'],
+];
 
 const KID = /^[\x21-\x7e]{1,128}$/;
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
@@ -68,6 +83,12 @@ export function importJwk(input: unknown, options: { allowPrivate?: boolean } = 
   if (na !== undefined) info.notAfter = na;
   if (nb !== undefined && na !== undefined && na < nb) fail(kid, 'not_after is before not_before');
   if (policy !== undefined) info.policy = policy as KeyPolicy;
+  const lifecycle: { -readonly [K in keyof KeyLifecycle]: KeyLifecycle[K] } = {};
+  for (const [field, member] of LIFECYCLE_MEMBERS) {
+    const t = time(kid, jwk[member], member);
+    if (t !== undefined) lifecycle[field] = t;
+  }
+  if (Object.keys(lifecycle).length > 0) info.lifecycle = lifecycle;
 
   const hasPrivate = PRIVATE_MEMBERS.some((m) => jwk[m] !== undefined);
   if (hasPrivate && options.allowPrivate === false) fail(kid, 'private key material is not accepted from this source');
@@ -108,6 +129,10 @@ function metadata(key: SealKey): Record<string, unknown> {
   if (key.notBefore !== undefined) out.not_before = new Date(key.notBefore).toISOString();
   if (key.notAfter !== undefined) out.not_after = new Date(key.notAfter).toISOString();
   if (key.policy !== undefined) out.policy = key.policy;
+  for (const [field, member] of LIFECYCLE_MEMBERS) {
+    const t = key.lifecycle?.[field];
+    if (t !== undefined) out[member] = new Date(t).toISOString();
+  }
   return out;
 }
 

@@ -32,6 +32,26 @@ export interface KeyInfo {
   /** Messages issued after this instant (ms) are rejected. */
   readonly notAfter?: number;
   readonly policy?: KeyPolicy;
+  /** Rotation bookkeeping (ms), stored as the JWK members `added_at`, `promoted_at`, ... Informational: open() checks status and not_before/not_after only. */
+  readonly lifecycle?: KeyLifecycle;
+}
+
+/**
+ * When a key went through each rotation step (ms since the epoch). Used by the rotation functions
+ * to refuse a step that would reject messages still in flight; absent for keys made before
+ * sealq tracked them (then no waiting time can be checked).
+ */
+export interface KeyLifecycle {
+  /** Added to the keyring as verify-only. */
+  readonly addedAt?: number;
+  /** Became the primary (signing) key. */
+  readonly promotedAt?: number;
+  /** Stopped being primary when another key was promoted. */
+  readonly demotedAt?: number;
+  /** Retired: not_after was set to this instant. */
+  readonly retiredAt?: number;
+  /** Revoked after a (suspected) compromise. */
+  readonly revokedAt?: number;
 }
 
 /**
@@ -45,6 +65,7 @@ export class SealKey implements KeyInfo {
   readonly notBefore?: number;
   readonly notAfter?: number;
   readonly policy?: KeyPolicy;
+  readonly lifecycle?: KeyLifecycle;
   /** @internal */ readonly spec: AlgSpec;
   /** @internal */ readonly allowsCtx: NameMatcher;
   /** @internal */ readonly allowsTyp: NameMatcher;
@@ -59,6 +80,7 @@ export class SealKey implements KeyInfo {
     if (info.notBefore !== undefined) this.notBefore = info.notBefore;
     if (info.notAfter !== undefined) this.notAfter = info.notAfter;
     if (info.policy !== undefined) this.policy = info.policy;
+    if (info.lifecycle !== undefined && Object.keys(info.lifecycle).length > 0) this.lifecycle = Object.freeze({ ...info.lifecycle });
     this.spec = ALG_SPECS[info.alg];
     const m = compilePolicy(info.policy, info.kid);
     this.allowsCtx = m.ctx;
@@ -117,6 +139,7 @@ export class SealKey implements KeyInfo {
     if (this.notBefore !== undefined) i.notBefore = this.notBefore;
     if (this.notAfter !== undefined) i.notAfter = this.notAfter;
     if (this.policy !== undefined) i.policy = this.policy;
+    if (this.lifecycle !== undefined) i.lifecycle = this.lifecycle;
     return i;
   }
 
