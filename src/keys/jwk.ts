@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, createSecretKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, createSecretKey, randomBytes } from 'node:crypto';
 import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { ALG_SPECS, isAlg } from '../crypto/algorithms.js';
 import type { Alg } from '../crypto/algorithms.js';
@@ -108,7 +108,11 @@ export function importJwk(input: unknown, options: { allowPrivate?: boolean } = 
     try {
       if (hasPrivate) {
         signing = createPrivateKey({ key: material as JsonWebKey, format: 'jwk' });
-        verifying = createPublicKey(signing);
+        // The public half comes from the public members when present: node keeps them without
+        // checking them against the private ones, so the pair is checked below.
+        const pub: Record<string, unknown> = { kty };
+        for (const m of ['crv', 'x', 'y', 'n', 'e']) if (jwk[m] !== undefined) pub[m] = jwk[m];
+        verifying = createPublicKey(Object.keys(pub).length > (kty === 'OKP' ? 2 : 1) ? { key: pub as JsonWebKey, format: 'jwk' } : signing);
       } else {
         verifying = createPublicKey({ key: material as JsonWebKey, format: 'jwk' });
       }
@@ -116,12 +120,26 @@ export function importJwk(input: unknown, options: { allowPrivate?: boolean } = 
       // node's message could echo input; say only what to check
       fail(kid, `the ${kty} key material is invalid or incomplete for ${alg}`);
     }
+    if (signing !== undefined && !pairMatches(alg, signing, verifying)) {
+      fail(kid, `the ${kty} private and public members do not belong to the same key (corrupted or mixed-up JWK)`);
+    }
     if (alg === 'PS256') {
       const bits = verifying.asymmetricKeyDetails?.modulusLength ?? 0;
       if (bits < 2048 || bits > 4096) fail(kid, `RSA modulus must be 2048 to 4096 bits, got ${bits}`);
     }
   }
   return new SealKey(info, verifying, signing);
+}
+
+/** Pairwise consistency: a probe signed by the private half must verify with the public half. */
+function pairMatches(alg: Alg, signing: KeyObject, verifying: KeyObject): boolean {
+  const spec = ALG_SPECS[alg];
+  const probe = randomBytes(32);
+  try {
+    return spec.verify(verifying, probe, spec.sign(signing, probe));
+  } catch {
+    return false;
+  }
 }
 
 function metadata(key: SealKey): Record<string, unknown> {
