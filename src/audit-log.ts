@@ -95,7 +95,7 @@ export interface KeyUsageStats {
 export interface KeyUsageOptions {
   /**
    * Most distinct kids tracked. Rejected messages may claim any kid (an attacker chooses them),
-   * so past the limit new kids are counted under '(other)'. Default 1000.
+   * so past the limit new kids are counted together under '(other)'. Default 1000.
    */
   maxKids?: number;
   now?: () => number;
