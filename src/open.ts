@@ -101,8 +101,16 @@ function verifyWith(key: SealKey, header: Header, input: Buffer, sig: Buffer): v
 function verify(keyring: Keyring, raw: RawEnvelope, seen: { header?: Header }): Header {
   let firstError: RejectionError | undefined;
   const unknown: string[] = [];
+  let malformed: RejectionError | undefined;
   for (const s of raw.signatures) {
-    const header = parseHeader(s.header);
+    let header: Header;
+    try {
+      header = parseHeader(s.header);
+    } catch (e) {
+      // Another signature may still verify (one made with an algorithm this version does not know).
+      malformed ??= e as RejectionError;
+      continue;
+    }
     seen.header ??= header;
     const key = keyring.get(header.kid);
     if (key === undefined) {
@@ -118,6 +126,7 @@ function verify(keyring: Keyring, raw: RawEnvelope, seen: { header?: Header }): 
     }
   }
   if (firstError !== undefined) throw firstError;
+  if (malformed !== undefined) throw malformed;
   throw new KeyUnknownError(`no key in this keyring has kid ${unknown.map((k) => JSON.stringify(k)).join(', ')}: the message was forged, or the consumer's keyring is missing a new key (publish keys to consumers before promoting them)`);
 }
 

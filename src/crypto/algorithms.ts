@@ -61,7 +61,9 @@ export const ALG_SPECS: Readonly<Record<Alg, AlgSpec>> = {
     maxSigLength: 512, // RSA-4096; OpenSSL checks the exact length against the modulus
     symmetric: false,
     sign: (key, data) => cryptoSign('sha256', data, { key, ...pss }),
-    verify: (key, data, sig) => cryptoVerify('sha256', data, { key, ...pss }, sig),
+    // Exactly the modulus length: OpenSSL alone also accepts a signature missing its leading zero bytes.
+    verify: (key, data, sig) =>
+      sig.length === (key.asymmetricKeyDetails!.modulusLength! + 7) >> 3 && cryptoVerify('sha256', data, { key, ...pss }, sig),
   },
 };
 

@@ -90,7 +90,15 @@ export function encodeObject(env: RawEnvelope): SealedObject {
   const o: SealedObject = { sealq: 1, signatures: [] };
   if (text !== undefined) o.payload = text;
   else o.payload64 = env.payload.toString('base64url');
-  for (const s of env.signatures) o.signatures.push({ header: utf8.decode(s.header), sig: s.sig.toString('base64url') });
+  for (const s of env.signatures) {
+    let header: string;
+    try {
+      header = utf8.decode(s.header);
+    } catch {
+      malformed('a header is not UTF-8');
+    }
+    o.signatures.push({ header, sig: s.sig.toString('base64url') });
+  }
   return o;
 }
 
@@ -124,6 +132,7 @@ export function decodeObject(o: unknown, maxPayloadBytes: number): RawEnvelope {
   for (const s of sigs as unknown[]) {
     const e = s as Record<string, unknown> | null;
     if (typeof e?.header !== 'string' || typeof e.sig !== 'string') malformed('each signature needs "header" (text) and "sig" (base64url)');
+    for (const k in e) if (k !== 'header' && k !== 'sig') malformed(`unknown member ${JSON.stringify(k.slice(0, 40))} in a signature`);
     if (e.header.length > MAX_HEADER_BYTES || !e.header.isWellFormed()) malformed(`header must be well-formed text of at most ${MAX_HEADER_BYTES} bytes`);
     signatures.push({ header: Buffer.from(e.header, 'utf8'), sig: b64(e.sig, 'signature', MAX_SIG_BYTES) });
   }

@@ -82,7 +82,27 @@ export function parseHeader(bytes: Uint8Array): Header {
     bad('not UTF-8 JSON');
   }
   if (typeof h !== 'object' || h === null || Array.isArray(h)) bad('not a JSON object');
+  if (memberCount(bytes) !== Object.keys(h).length) bad('duplicate member names, or a nested value');
   return checkHeader(h as Record<string, unknown>);
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Name separators (`:`) outside strings in valid JSON text. For a flat object that is its number
+ * of members as written: more than JSON.parse kept means a duplicate name, whose meaning other
+ * parsers would disagree on (SPEC §15.7), or a nested value, which no field allows.
+ */
+function memberCount(json: Uint8Array): number {
+  let n = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x3a) n++;
+  }
+  return n;
+}

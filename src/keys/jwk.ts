@@ -51,9 +51,12 @@ function fail(kid: string, what: string): never {
   throw new InvalidKeyError(`key ${kid === '' ? '(no kid)' : `"${kid}"`}: ${what}`);
 }
 
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+
 function time(kid: string, v: unknown, member: string): number | undefined {
   if (v === undefined) return undefined;
-  const t = typeof v === 'string' ? Date.parse(v) : NaN;
+  // RFC 3339 with a zone only: Date.parse alone reads zone-less times as local time.
+  const t = typeof v === 'string' && RFC3339.test(v) ? Date.parse(v) : NaN;
   if (!Number.isFinite(t)) fail(kid, `${member} must be an RFC 3339 timestamp like 2026-01-31T00:00:00Z`);
   return t;
 }
