@@ -13,7 +13,11 @@ export interface ClaimOptions extends OpenOptions {
 }
 
 export interface ClaimedMessage extends OpenedMessage {
-  /** Processing succeeded: the message can never be processed again. */
+  /**
+   * Processing succeeded: the message can never be processed again. If the store fails, retries
+   * until the lease ends (so nobody else can take the message meanwhile), then throws
+   * ERR_REPLAY_STORE_UNAVAILABLE.
+   */
   complete(): Promise<void>;
   /** Processing failed: let a retry (redelivery) claim the message again. */
   release(): Promise<void>;
@@ -29,6 +33,25 @@ async function guard<T>(what: string, op: () => Promise<T>): Promise<T> {
   } catch (e) {
     if (e instanceof ReplayStoreUnavailableError) throw e;
     throw new ReplayStoreUnavailableError(`replay store failed to ${what}: ${e instanceof SealqError ? e.message : (e as Error)?.message ?? String(e)}; the message was not processed and can be retried`, { cause: e });
+  }
+}
+
+/**
+ * The work is done, so marking it completed must not give up early: a failed mark followed by a
+ * redelivery would run the message twice. Retries with backoff while our lease still keeps
+ * everyone else off the message (a store restarting, a failover); past the lease, reports it.
+ */
+async function completeWithin(leaseEnd: () => number, mark: () => Promise<boolean>): Promise<void> {
+  for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
+    try {
+      await guard('mark the message completed', mark);
+      return;
+    } catch (e) {
+      if (Date.now() + wait >= leaseEnd()) {
+        throw new ReplayStoreUnavailableError(`the message was processed but the replay store could not mark it completed before its lease ended (${(e as Error).message}); a redelivery may process it again`, { cause: e });
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
   }
 }
 
@@ -51,11 +74,17 @@ export async function openAndClaim(keyring: Keyring | KeyringSource, envelope: E
     throw new InFlightError(`message ${msg.header.id} on ctx "${key.ctx}" is being processed by another consumer: retry later`);
   }
   const { token } = outcome;
+  let leaseEnd = Date.now() + leaseMs;
   return {
     ...msg,
-    complete: async () => void (await guard('mark the message completed', () => store.complete(key, token, retain()))),
+    complete: () => completeWithin(() => leaseEnd, () => store.complete(key, token, retain())),
     release: async () => void (await guard('release the message', () => store.release(key, token))),
-    extend: (lease = leaseMs) => guard('extend the lease', () => store.extend(key, token, parseDuration(lease, 'lease'))),
+    extend: async (lease = leaseMs) => {
+      const ms = parseDuration(lease, 'lease');
+      const ok = await guard('extend the lease', () => store.extend(key, token, ms));
+      if (ok) leaseEnd = Date.now() + ms;
+      return ok;
+    },
   };
 }
 

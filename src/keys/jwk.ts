@@ -168,6 +168,10 @@ export function exportPublicJwk(key: SealKey): SealqJwk {
 
 /** The JWK with private material. Handle the result as a secret. */
 export function exportPrivateJwk(key: SealKey): SealqJwk {
+  if (key.external) {
+    // Writing its public half under status "primary" would make a keyring that cannot sign.
+    throw new InvalidKeyError(`key "${key.kid}" signs in an HSM or KMS: its private half cannot be exported. Export the public keyring (toPublicJwks) and attach the HSM key at start-up`);
+  }
   const { signing, verifying } = key.material();
   const k = signing ?? verifying;
   const material = key.spec.symmetric
