@@ -1,0 +1,101 @@
+/**
+ * Redis replay store: claims/s through RedisReplayStore (each claim one atomic script, concurrent
+ * claims pipelined by the store) against raw pipelined `SET key value NX PX ttl`, the cheapest
+ * command that could remember an id at all. Same count, same batch size, same Redis, interleaved.
+ * The library is imported as a user imports it (`sealq/redis`, the built dist).
+ * Needs Redis on 127.0.0.1:6379 (REDIS_URL to override); skipped when it is not reachable.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
+import { RedisReplayStore } from 'sealq/redis';
+import type { Harness } from './harness.js';
+
+const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const BATCH = 10_000;
+const LEASE_MS = 30_000;
+const RETAIN_MS = 600_000;
+
+async function reachable(url: string): Promise<boolean> {
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    await r.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+async function deleteByPrefix(r: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) n += await r.unlink(...keys);
+  } while (cursor !== '0');
+  return n;
+}
+
+export async function run(h: Harness): Promise<void> {
+  h.section('Redis replay store', `Claims of fresh message ids, ${BATCH.toLocaleString('en-US')} issued at once per batch, against raw pipelined SET NX PX of the same count.`);
+  if (!(await reachable(URL))) {
+    h.skip(`Redis is not reachable at ${URL.replace(/\/\/[^@/]*@/, '//')}`);
+    return;
+  }
+  const total = h.quick ? 20_000 : 100_000;
+  const prefix = `sealq-bench:${process.pid}:${randomBytes(4).toString('hex')}:`;
+  const store = new RedisReplayStore({ redis: URL, prefix: `${prefix}store:` });
+  const raw = new Redis(URL);
+  const ids = Array.from({ length: total }, () => randomBytes(16).toString('base64url'));
+  let round = 0;
+  try {
+    const info = String(await raw.info('server'));
+    h.note(`Redis ${/redis_version:(\S+)/.exec(info)?.[1] ?? '?'}; ${total.toLocaleString('en-US')} claims per round; ctx "orders", 22-character ids`);
+
+    // Each round uses fresh keys (a round number in the ctx / key), so every claim is a first claim.
+    const storeRun = async (): Promise<{ ops: number; ms: number }> => {
+      const ctx = `orders-${round++}`;
+      const t0 = performance.now();
+      for (let b = 0; b < total; b += BATCH) {
+        const batch: Promise<unknown>[] = [];
+        for (let i = b; i < Math.min(total, b + BATCH); i++) batch.push(store.claim({ ctx, id: ids[i]! }, LEASE_MS, RETAIN_MS));
+        const out = await Promise.all(batch);
+        if ((out[0] as { status: string }).status !== 'claimed') throw new Error('sanity check failed: a fresh id was not claimed');
+      }
+      const ms = performance.now() - t0;
+      await deleteByPrefix(raw, `${prefix}store:`);
+      return { ops: total, ms };
+    };
+    const rawRun = async (): Promise<{ ops: number; ms: number }> => {
+      const p = `${prefix}raw:${round++}:`;
+      const t0 = performance.now();
+      for (let b = 0; b < total; b += BATCH) {
+        const pipe = raw.pipeline();
+        for (let i = b; i < Math.min(total, b + BATCH); i++) pipe.set(p + ids[i]!, '1', 'PX', RETAIN_MS, 'NX');
+        const out = await pipe.exec();
+        if (out?.[0]?.[1] !== 'OK') throw new Error('sanity check failed: SET NX of a fresh key did not answer OK');
+      }
+      const ms = performance.now() - t0;
+      await deleteByPrefix(raw, `${prefix}raw:`);
+      return { ops: total, ms };
+    };
+    const c = await h.compareRuns(
+      'Redis replay claims',
+      [
+        { name: 'raw pipelined SET NX PX', run: rawRun },
+        { name: 'RedisReplayStore.claim', run: storeRun },
+      ],
+      { rounds: h.quick ? 1 : 5 },
+    );
+    h.ratio('RedisReplayStore claims / raw pipelined SET NX PX', c.ratio('RedisReplayStore.claim', 'raw pipelined SET NX PX'), { atLeast: 0.7 });
+  } finally {
+    await deleteByPrefix(raw, prefix);
+    await store.close();
+    raw.disconnect();
+  }
+}

@@ -1,0 +1,318 @@
+import { Redis } from 'ioredis';
+import type { Cluster, RedisOptions } from 'ioredis';
+import { parseDuration } from '../duration.js';
+import { randomId } from '../envelope/id.js';
+import { InvalidArgumentError, ReplayStoreUnavailableError } from '../errors.js';
+import { REPLAY_SCRIPT, REPLAY_SCRIPT_SHA } from './redis-script.js';
+import type { ScriptOp } from './redis-script.js';
+import type { ClaimOutcome, ReplayKey, ReplayStore } from './store.js';
+
+/**
+ * The distributed replay store (DESIGN "Replay and retries"): one Redis key per message, moved
+ * through leased -> completed by one Lua script (see redis-script.ts).
+ *
+ * Key: <prefix>{<len(ctx)>:<ctx>:<id>}, with "{", "}" and "%" inside ctx and id %-escaped. The
+ * whole (ctx, id) pair is the hash tag, so on Redis Cluster every message key hashes to its own
+ * slot (an even spread), and the prefix can carry no tag of its own.
+ *
+ * Operations issued before the event loop turns are sent together: on a standalone Redis as a
+ * few script calls of up to `batch` operations each, on Cluster as one script call per operation
+ * (ioredis groups those per node when the client auto-pipelines).
+ */
+
+export type RedisClient = Redis | Cluster;
+
+export interface RedisReplayStoreOptions {
+  /**
+   * The Redis to use: an ioredis client (Redis or Cluster) you own, a `redis://` / `rediss://`
+   * URL, or ioredis options. From a URL or options the store creates its own client and
+   * `close()` closes it; a client you pass stays yours. Default: redis://127.0.0.1:6379.
+   */
+  redis?: RedisClient | string | RedisOptions;
+  /** Key prefix (default `sealq:r:`). May not contain `{` or `}` (a hash tag would change the slot). */
+  prefix?: string;
+  /** An operation that has not answered within this time fails with ERR_REPLAY_STORE_UNAVAILABLE. Default 2s. */
+  timeout?: number | string;
+  /**
+   * Kept on top of the retention the core asks for, to cover clock differences between consumers
+   * (one consumer's "still valid" may last longer than another's). Default 60s.
+   */
+  extraRetain?: number | string;
+  /**
+   * Most operations per script call on a standalone Redis (default 256). 1 sends one script call
+   * per operation, as on Cluster; a server that refuses keys of several slots in one call (a
+   * proxy in front of a cluster) is detected and switched to 1 automatically.
+   */
+  batch?: number;
+}
+
+export const DEFAULT_REDIS_PREFIX = 'sealq:r:';
+export const DEFAULT_REDIS_TIMEOUT_MS = 2000;
+export const DEFAULT_EXTRA_RETAIN_MS = 60_000;
+export const DEFAULT_REDIS_BATCH = 256;
+
+interface Op {
+  readonly op: ScriptOp;
+  readonly key: string;
+  readonly value: string;
+  readonly ms: number;
+  readonly resolve: (v: number) => void;
+  readonly reject: (e: Error) => void;
+  settled: boolean;
+}
+
+type ScriptClient = { sealqReplayV1(numKeys: number, ...args: Array<string | number>): Promise<unknown> };
+
+const WHAT: Record<ScriptOp, string> = { c: 'claim the message', d: 'mark the message completed', r: 'release the message', e: 'extend the lease' };
+
+const isClient = (v: unknown): v is RedisClient =>
+  typeof v === 'object' && v !== null && typeof (v as { defineCommand?: unknown }).defineCommand === 'function' && typeof (v as { pipeline?: unknown }).pipeline === 'function';
+
+const escapeTag = (s: string): string => (/[{}%]/.test(s) ? s.replace(/[{}%]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase()) : s);
+
+/** Only the error's message, shortened: ioredis messages name host and port, never a password. */
+const why = (e: unknown): string => String((e as Error)?.message ?? e).slice(0, 200);
+
+const CROSS_SLOT = /CROSSSLOT|cross.?slot|same slot/i;
+
+function positiveMs(v: number, what: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`${what} must be a positive number of milliseconds, got ${String(v)}`);
+  return Math.ceil(v);
+}
+
+/** KEYS first, then op, value, ms per key (the script's ARGV layout). */
+function scriptArgs(chunk: readonly Op[]): Array<string | number> {
+  const n = chunk.length;
+  const args: Array<string | number> = new Array(n * 4);
+  for (let i = 0; i < n; i++) {
+    const o = chunk[i]!;
+    args[i] = o.key;
+    args[n + 3 * i] = o.op;
+    args[n + 3 * i + 1] = o.value;
+    args[n + 3 * i + 2] = o.ms;
+  }
+  return args;
+}
+
+/** Settles an operation once: whichever of reply, error or timeout comes first wins. */
+function settle(op: Op, err: Error | undefined, value?: number): void {
+  if (op.settled) return;
+  op.settled = true;
+  if (err === undefined) op.resolve(value!);
+  else op.reject(err);
+}
+
+/**
+ * Replay store in Redis (standalone, Sentinel or Cluster) shared by any number of consumers.
+ * Fails closed: Redis unreachable, erroring, or slower than `timeout` -> ERR_REPLAY_STORE_UNAVAILABLE
+ * (retryable), and the message is not processed.
+ */
+export class RedisReplayStore implements ReplayStore {
+  /** The ioredis client the store talks through. */
+  readonly client: RedisClient;
+  readonly prefix: string;
+  readonly #owned: boolean;
+  readonly #timeout: number;
+  readonly #extra: number;
+  readonly #cluster: boolean;
+  #batch: number;
+  #lastError: string | undefined;
+  #queue: Op[] = [];
+  #scheduled = false;
+  readonly #inflight = new Set<Promise<void>>();
+
+  constructor(options: RedisReplayStoreOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('RedisReplayStore options must be an object');
+    this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
+    if (typeof this.prefix !== 'string' || /[{}]/.test(this.prefix)) {
+      throw new InvalidArgumentError('prefix must be a string without "{" or "}": a hash tag in the prefix would put every message key in one Redis Cluster slot');
+    }
+    this.#timeout = options.timeout === undefined ? DEFAULT_REDIS_TIMEOUT_MS : parseDuration(options.timeout, 'timeout');
+    if (this.#timeout < 1) throw new InvalidArgumentError('timeout must be at least 1 ms');
+    this.#extra = options.extraRetain === undefined ? DEFAULT_EXTRA_RETAIN_MS : parseDuration(options.extraRetain, 'extraRetain');
+    this.#batch = options.batch ?? DEFAULT_REDIS_BATCH;
+    if (!Number.isSafeInteger(this.#batch) || this.#batch < 1 || this.#batch > 10_000) throw new InvalidArgumentError('batch must be a whole number from 1 to 10000');
+
+    const r = options.redis ?? 'redis://127.0.0.1:6379';
+    if (isClient(r)) {
+      this.client = r;
+      this.#owned = false;
+    } else {
+      const ours: RedisOptions = {
+        enableAutoPipelining: true,
+        // Queued commands fail after one reconnection attempt instead of twenty; the timeout
+        // bounds every call anyway.
+        maxRetriesPerRequest: 1,
+        // A connection that stops answering (a paused server, a lost route) is dropped and redialled.
+        socketTimeout: Math.max(10_000, 5 * this.#timeout),
+        connectTimeout: Math.max(1000, this.#timeout),
+      };
+      if (typeof r === 'string') {
+        if (!/^rediss?:\/\//i.test(r)) throw new InvalidArgumentError('redis must be an ioredis client, ioredis options, or a redis:// or rediss:// URL');
+        this.client = new Redis(r, ours);
+      } else if (typeof r === 'object' && r !== null) {
+        this.client = new Redis({ ...ours, ...r });
+      } else {
+        throw new InvalidArgumentError('redis must be an ioredis client, ioredis options, or a redis:// or rediss:// URL');
+      }
+      this.#owned = true;
+      // Without a listener ioredis prints every connection error; the next call reports it instead.
+      this.client.on('error', (e: unknown) => void (this.#lastError = why(e)));
+    }
+    this.#cluster = (this.client as { isCluster?: boolean }).isCluster === true;
+    if (this.#cluster && typeof (this.client as unknown as Partial<ScriptClient>).sealqReplayV1 !== 'function') {
+      // EVALSHA, falling back to EVAL on NOSCRIPT; auto-pipelined per node when the client auto-pipelines.
+      this.client.defineCommand('sealqReplayV1', { lua: REPLAY_SCRIPT });
+    }
+  }
+
+  /** The Redis key that remembers (ctx, id). */
+  keyOf(key: ReplayKey): string {
+    return `${this.prefix}{${escapeTag(`${key.ctx.length}:${key.ctx}:${key.id}`)}}`;
+  }
+
+  async claim(key: ReplayKey, leaseMs: number, retainMs: number): Promise<ClaimOutcome> {
+    positiveMs(retainMs, 'retainMs');
+    const token = randomId();
+    const r = await this.#call('c', key, 'l' + token, positiveMs(leaseMs, 'leaseMs'));
+    if (r === 0) return { status: 'claimed', token };
+    return r === 2 ? { status: 'in-flight' } : { status: 'completed' };
+  }
+
+  async complete(key: ReplayKey, token: string, retainMs: number): Promise<boolean> {
+    return (await this.#call('d', key, 'l' + token, positiveMs(retainMs, 'retainMs') + this.#extra)) === 1;
+  }
+
+  async release(key: ReplayKey, token: string): Promise<boolean> {
+    return (await this.#call('r', key, 'l' + token, 0)) === 1;
+  }
+
+  async extend(key: ReplayKey, token: string, leaseMs: number): Promise<boolean> {
+    return (await this.#call('e', key, 'l' + token, positiveMs(leaseMs, 'leaseMs'))) === 1;
+  }
+
+  /**
+   * Reads the server's settings and returns what would weaken replay protection (an eviction
+   * policy that may drop remembered ids before they expire). Empty when all is well.
+   */
+  async checkServer(): Promise<string[]> {
+    const info = String(await this.client.info('memory'));
+    const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+    if (policy === undefined || policy === 'noeviction') return [];
+    return [`maxmemory-policy is ${policy}: under memory pressure Redis may evict remembered message ids and allow replays; use noeviction (writes then fail, and the store fails closed)`];
+  }
+
+  /** Closes the client if the store created it (after answers to operations already sent); a client you passed stays open. */
+  async close(): Promise<void> {
+    if (!this.#owned || this.client.status === 'end') return;
+    await new Promise((resolve) => setImmediate(resolve)); // operations issued just before close() go out first
+    if (this.#inflight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.#inflight]), new Promise((resolve) => (timer = setTimeout(resolve, this.#timeout)))]);
+      clearTimeout(timer);
+    }
+    // disconnect, not QUIT: a QUIT to a server that has gone away would leave ioredis's socket timer running.
+    this.client.disconnect();
+  }
+
+  #call(op: ScriptOp, key: ReplayKey, value: string, ms: number): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.#queue.push({ op, key: this.keyOf(key), value, ms, resolve, reject, settled: false });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        // Like ioredis's auto-pipelining: what was issued until the event loop turns goes out together.
+        setImmediate(this.#flush);
+      }
+    });
+  }
+
+  readonly #flush = (): void => {
+    const ops = this.#queue;
+    this.#queue = [];
+    this.#scheduled = false;
+    // One timer for the whole flush: it bounds every operation in it, retries included.
+    const timer = setTimeout(() => {
+      for (const op of ops) if (!op.settled) settle(op, this.#timedOut(op));
+    }, this.#timeout);
+    const sent = this.#send(ops, false).then(
+      () => clearTimeout(timer),
+      (e: unknown) => {
+        clearTimeout(timer);
+        for (const op of ops) settle(op, this.#failed(op, e));
+      },
+    );
+    this.#inflight.add(sent);
+    void sent.finally(() => this.#inflight.delete(sent));
+  };
+
+  #failed(op: Op, e: unknown): ReplayStoreUnavailableError {
+    return new ReplayStoreUnavailableError(`Redis replay store could not ${WHAT[op.op]}: ${why(e)}; the message can be retried`, { cause: e });
+  }
+
+  #timedOut(op: Op): ReplayStoreUnavailableError {
+    const last = this.#lastError === undefined ? '' : ` (last connection error: ${this.#lastError})`;
+    return new ReplayStoreUnavailableError(`Redis replay store did not ${WHAT[op.op]} within ${this.#timeout} ms${last}; nothing was marked, the message can be retried`);
+  }
+
+  #chunks(ops: Op[]): Op[][] {
+    const size = this.#cluster ? 1 : this.#batch;
+    const out: Op[][] = [];
+    for (let i = 0; i < ops.length; i += size) out.push(ops.slice(i, i + size));
+    return out;
+  }
+
+  #deliver(chunk: readonly Op[], reply: unknown): void {
+    if (!Array.isArray(reply) || reply.length !== chunk.length) {
+      for (const op of chunk) settle(op, this.#failed(op, new Error('unexpected reply from the replay script')));
+      return;
+    }
+    for (let i = 0; i < chunk.length; i++) {
+      const op = chunk[i]!;
+      const v = Number(reply[i]);
+      if (v >= 0) settle(op, undefined, v);
+      else settle(op, this.#failed(op, new Error(`key ${JSON.stringify(op.key.slice(0, 300))} holds a value that is not a sealq replay record; remove it or use another prefix`)));
+    }
+  }
+
+  /**
+   * Sends the operations as script calls in one pipeline. NOSCRIPT (the server's script cache was
+   * flushed: restart, failover) loads the script and resends once; a cross-slot refusal switches
+   * to one operation per call and resends once.
+   */
+  async #send(ops: Op[], retried: boolean): Promise<void> {
+    if (this.#cluster) {
+      await Promise.all(ops.map((op) => this.#sendOne(op)));
+      return;
+    }
+    const chunks = this.#chunks(ops);
+    const pipe = this.client.pipeline();
+    if (retried) pipe.script('LOAD', REPLAY_SCRIPT);
+    for (const chunk of chunks) pipe.evalsha(REPLAY_SCRIPT_SHA, chunk.length, ...scriptArgs(chunk));
+    const results = (await pipe.exec()) ?? [];
+    const skip = results.length - chunks.length;
+    const again: Op[] = [];
+    for (const [i, chunk] of chunks.entries()) {
+      const [err, reply] = results[skip + i] ?? [new Error('no reply')];
+      if (err === null || err === undefined) {
+        this.#deliver(chunk, reply);
+      } else if (!retried && /NOSCRIPT/.test(why(err))) {
+        again.push(...chunk);
+      } else if (!retried && chunk.length > 1 && CROSS_SLOT.test(why(err))) {
+        this.#batch = 1;
+        again.push(...chunk);
+      } else {
+        for (const op of chunk) settle(op, this.#failed(op, err));
+      }
+    }
+    if (again.length > 0) await this.#send(again, true);
+  }
+
+  async #sendOne(op: Op): Promise<void> {
+    try {
+      this.#deliver([op], await (this.client as unknown as ScriptClient).sealqReplayV1(1, ...scriptArgs([op])));
+    } catch (e) {
+      settle(op, this.#failed(op, e));
+    }
+  }
+}
+
