@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { runCli } from '../src/cli/run.js';
-import { COMMANDS } from '../src/cli/commands/index.js';
 import { Keyring, KeyUsage, open, readKeyringFileSync, seal } from '../src/index.js';
 import type { SealqJwk } from '../src/index.js';
 
