@@ -8,14 +8,15 @@
  * restating it. Every expected outcome is written by hand; before writing the file the script
  * opens every vector with the implementation and refuses to write if any outcome differs.
  *
- * Keys, times and ids are fixed. HMAC and Ed25519 signatures are deterministic, so those vectors
- * come out byte for byte the same on every run; ES256 (random k) and PS256 (random salt) vectors
- * are marked "reproducible": false; a re-run keeps their committed envelopes when nothing else
- * about them changed (--fresh signs them anew).
+ * Keys, times and ids are fixed. HMAC and Ed25519 signatures are deterministic, and so is the PS256
+ * signature of the leading-zero vectors (made here with a fixed salt), so those vectors come out
+ * byte for byte the same on every run; other ES256 (random k) and PS256 (random salt) vectors are
+ * marked "reproducible": false; a re-run keeps their committed envelopes when nothing else about
+ * them changed (--fresh signs them anew).
  *
  * Importing this module has no side effects: the file is written only when run directly.
  */
-import { createHmac, createPrivateKey, constants, sign } from 'node:crypto';
+import { createHash, createHmac, createPrivateKey, constants, privateEncrypt, sign } from 'node:crypto';
 import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -165,6 +166,27 @@ function part(key: TestKey, header: HeaderFields | string | Buffer, payload: Buf
 }
 
 const b64 = (b: Buffer): string => b.toString('base64url');
+
+const sha256 = (...parts: Buffer[]): Buffer => createHash('sha256').update(Buffer.concat(parts)).digest();
+
+/**
+ * RSASSA-PSS (RFC 8017 §8.1, §9.1.1) with SHA-256, MGF1-SHA-256 and the given 32-byte salt, built
+ * by hand and finished with the raw RSA private operation: node:crypto always draws a random salt,
+ * and a fixed one makes the signature reproducible.
+ */
+function pssFixedSalt(key: KeyObject, data: Buffer, salt: Buffer): Buffer {
+  const modBits = key.asymmetricKeyDetails!.modulusLength!;
+  const emBits = modBits - 1;
+  const emLen = Math.ceil(emBits / 8);
+  const h = sha256(Buffer.alloc(8), sha256(data), salt);
+  const db = Buffer.concat([Buffer.alloc(emLen - salt.length - h.length - 2), Buffer.from([0x01]), salt]);
+  let mask = Buffer.alloc(0);
+  for (let counter = 0; mask.length < db.length; counter++) mask = Buffer.concat([mask, sha256(h, Buffer.from([counter >>> 24, counter >>> 16, counter >>> 8, counter].map((x) => x & 0xff)))]);
+  for (let i = 0; i < db.length; i++) db[i]! ^= mask[i]!;
+  db[0]! &= 0xff >> (8 * emLen - emBits);
+  const em = Buffer.concat([Buffer.alloc(((modBits + 7) >> 3) - emLen), db, h, Buffer.from([0xbc])]);
+  return privateEncrypt({ key, padding: constants.RSA_NO_PADDING }, em);
+}
 
 function compact(payload: Buffer, parts: readonly Part[]): string {
   const [first, ...more] = parts;
@@ -347,6 +369,13 @@ function cases(): Case[] {
     add({ name: 'valid/header-escapes', description: 'ctx with non-ASCII, typ with a quote: the header carries JSON escapes and UTF-8; matching is on the parsed strings', keyring: keyring(K.hs256), envelope: compact(JSON_PAYLOAD, [p]), parts: [p], options: { ctx: 'queue/é', typ: 'job "quoted"' }, valid: { payload: JSON_PAYLOAD, part: p } });
   }
   {
+    // Name separators and quotes inside strings, and a string ending in a backslash: a verifier that
+    // counts members (to find duplicates, SPEC §3.3) must count only the ':' outside strings.
+    const h = base(K.hs256, 'vec-colons', { ctx: 'tenant:42', typ: 'C:\\jobs\\', ct: 'text/plain; x="a:b"' });
+    const p = part(K.hs256, h, JSON_PAYLOAD);
+    add({ name: 'valid/header-colons-in-strings', description: 'ctx "tenant:42", typ "C:\\jobs\\" (ends in a backslash), ct with quotes and a colon: only name separators outside strings count as members', keyring: keyring(K.hs256), envelope: compact(JSON_PAYLOAD, [p]), parts: [p], options: { ctx: 'tenant:42', typ: 'C:\\jobs\\' }, valid: { payload: JSON_PAYLOAD, part: p } });
+  }
+  {
     // Exactly 4096 bytes: the largest header allowed.
     const prefix = canonicalHeader(base(K.hs256, 'vec-header-4096')).toString('utf8').slice(0, -1);
     const text = prefix + ' '.repeat(4096 - prefix.length - 1) + '}';
@@ -409,6 +438,20 @@ function cases(): Case[] {
     add({ name: 'invalid/multi-signature/first-known-error-reversed', description: 'The same two signatures in the other order: now the altered signature is the first known one', keyring: keyring([K.hs256Old, { status: 'disabled' }], K.ed), envelope: compact(JSON_PAYLOAD, [bad, ph]), parts: [bad, ph], error: 'ERR_SIGNATURE_INVALID' });
     const pu = part(K.edUnknown, base(K.edUnknown, 'vec-multi'), JSON_PAYLOAD);
     add({ name: 'invalid/multi-signature/unknown-then-invalid', description: 'First signature by an unknown kid, second by a known key but altered: unknown kids are skipped, the known key\'s error is reported', keyring: keyring(K.ed), envelope: compact(JSON_PAYLOAD, [pu, bad]), parts: [pu, bad], error: 'ERR_SIGNATURE_INVALID' });
+    // A signature made with an algorithm this version does not know (its bytes are a placeholder:
+    // no version 1 verifier ever checks them). Its header is malformed here, so it is skipped.
+    const fh = canonicalHeader({ ...base(K.ed, 'vec-multi'), kid: 'p384-next', alg: 'ES384' });
+    const pf: Part = { header: fh, sig: createHash('sha384').update(pae(fh, JSON_PAYLOAD)).digest(), deterministic: true };
+    add({ name: 'valid/multi-signature/unknown-alg-then-valid', description: 'First signature: alg ES384, which version 1 does not know (a malformed header); second: EdDSA, which verifies. A malformed header is skipped when another signature verifies', keyring: keyring(K.ed), envelope: compact(JSON_PAYLOAD, [pf, pe]), parts: [pf, pe], valid: { payload: JSON_PAYLOAD, part: pe } });
+    add({ name: 'valid/multi-signature/unknown-alg-then-valid/object', description: 'The same envelope in the object carrier', keyring: keyring(K.ed), envelope: object(JSON_PAYLOAD, [pf, pe]), parts: [pf, pe], valid: { payload: JSON_PAYLOAD, part: pe } });
+    add({ name: 'valid/multi-signature/valid-then-unknown-alg', description: 'The same two signatures in the other order: the first verifies', keyring: keyring(K.ed), envelope: compact(JSON_PAYLOAD, [pe, pf]), parts: [pe, pf], valid: { payload: JSON_PAYLOAD, part: pe } });
+    const dh = Buffer.from(canonicalHeader(base(K.hs256Old, 'vec-multi')).toString('utf8').replace(`"ctx":"${CTX}"`, `"ctx":"billing.refunds","ctx":"${CTX}"`), 'utf8');
+    const pd = part(K.hs256Old, dh, JSON_PAYLOAD);
+    add({ name: 'valid/multi-signature/duplicate-member-then-valid', description: 'First signature: a correctly signed header with ctx twice (malformed); second: EdDSA, which verifies. Any malformed header is skipped, not only an unknown alg', keyring: keyring(K.hs256Old, K.ed), envelope: compact(JSON_PAYLOAD, [pd, pe]), parts: [pd, pe], valid: { payload: JSON_PAYLOAD, part: pe } });
+    add({ name: 'invalid/multi-signature/unknown-alg-then-invalid', description: 'First signature: unknown alg (malformed); second: known key, altered. Nothing verifies; a known key\'s error takes precedence over a malformed header', keyring: keyring(K.ed), envelope: compact(JSON_PAYLOAD, [pf, bad]), parts: [pf, bad], error: 'ERR_SIGNATURE_INVALID' });
+    add({ name: 'invalid/multi-signature/unknown-kid-invalid-unknown-alg', description: 'Unknown kid, then altered known key, then unknown alg: the known key\'s error is reported wherever the malformed header is', keyring: keyring(K.ed), envelope: compact(JSON_PAYLOAD, [pu, bad, pf]), parts: [pu, bad, pf], error: 'ERR_SIGNATURE_INVALID' });
+    add({ name: 'invalid/multi-signature/unknown-alg-and-unknown-kid', description: 'First signature: unknown alg (malformed); second: a kid this keyring lacks. No known key: the malformed header takes precedence over ERR_KEY_UNKNOWN', keyring: keyring(K.ed), envelope: compact(JSON_PAYLOAD, [pf, pu]), parts: [pf, pu], error: 'ERR_MALFORMED' });
+    add({ name: 'invalid/multi-signature/unknown-kid-and-unknown-alg', description: 'The same two signatures in the other order: still ERR_MALFORMED', keyring: keyring(K.ed), envelope: compact(JSON_PAYLOAD, [pu, pf]), parts: [pu, pf], error: 'ERR_MALFORMED' });
     const five = [ph, pe, ph, pe, ph];
     add({ name: 'invalid/too-many-signatures', description: 'Five signatures: at most four are allowed', keyring: keyring(K.ed), envelope: compact(JSON_PAYLOAD, five), parts: five, error: 'ERR_MALFORMED' });
     add({ name: 'invalid/too-many-signatures/object', description: 'Five signatures in the object carrier', keyring: keyring(K.ed), envelope: object(JSON_PAYLOAD, five), parts: five, error: 'ERR_MALFORMED' });
@@ -478,6 +521,22 @@ function cases(): Case[] {
     const rkey = createPrivateKey({ key: { kty: 'RSA', ...RSA2048 }, format: 'jwk' });
     const salt20: Part = { header: hr, sig: sign('sha256', pae(hr, JSON_PAYLOAD), { key: rkey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 20 }), deterministic: false };
     add({ name: 'invalid/ps256-salt-length', description: 'RSA-PSS signature with a 20-byte salt: PS256 requires a 32-byte salt', keyring: keyring(K.rsa), envelope: compact(JSON_PAYLOAD, [salt20]), parts: [salt20], error: 'ERR_SIGNATURE_INVALID' });
+  }
+
+  {
+    // A PS256 signature whose first byte is 0x00 (about 1 in 185 for this modulus): salts are tried
+    // in a fixed order until one gives such a signature, so the vector is reproducible.
+    const hz = canonicalHeader(base(K.rsa, 'vec-ps256-leading-zero'));
+    const rkey = createPrivateKey({ key: { kty: 'RSA', ...RSA2048 }, format: 'jwk' });
+    let full: Buffer | undefined;
+    for (let i = 0; full === undefined; i++) {
+      if (i === 5000) throw new Error('no PS256 signature with a leading zero byte in 5000 salts');
+      const sig = pssFixedSalt(rkey, pae(hz, JSON_PAYLOAD), sha256(Buffer.from(`sealq vector salt ${i}`, 'ascii')));
+      if (sig[0] === 0) full = sig;
+    }
+    const pz: Part = { header: hz, sig: full, deterministic: true };
+    add({ name: 'valid/ps256-leading-zero', description: 'A PS256 signature whose first byte is 0x00, carried at its full length (256 bytes): valid', keyring: keyring(K.rsa), envelope: compact(JSON_PAYLOAD, [pz]), parts: [pz], valid: { payload: JSON_PAYLOAD, part: pz } });
+    add({ name: 'invalid/ps256-leading-zero-stripped', description: 'The same signature without its leading zero byte (255 bytes): a PS256 signature must be exactly as long as the modulus, although OpenSSL alone accepts this one', keyring: keyring(K.rsa), envelope: compact(JSON_PAYLOAD, [{ ...pz, sig: full.subarray(1) }]), parts: [pz], error: 'ERR_SIGNATURE_INVALID' });
   }
 
   // -- invalid: keys --
@@ -561,6 +620,9 @@ function cases(): Case[] {
     add({ name: 'invalid/object/payload-and-payload64', description: 'Object carrier with both "payload" and "payload64"', keyring: ring, envelope: { ...object(JSON_PAYLOAD, [p]), payload64: b64(JSON_PAYLOAD) }, parts: [p], error: 'ERR_MALFORMED' });
     add({ name: 'invalid/object/no-payload', description: 'Object carrier with neither "payload" nor "payload64"', keyring: ring, envelope: { sealq: 1, signatures: object(JSON_PAYLOAD, [p]).signatures }, parts: [p], error: 'ERR_MALFORMED' });
     const headerAsObject = { sealq: 1, payload: JSON_PAYLOAD.toString('utf8'), signatures: [{ header: JSON.parse(p.header.toString('utf8')), sig: b64(p.sig) }] } as unknown as SealedObject;
+    const extra = { ...object(JSON_PAYLOAD, [p]) };
+    extra.signatures = [{ ...extra.signatures[0]!, kid: 'hs256-test' } as { header: string; sig: string }];
+    add({ name: 'invalid/object/signature-unknown-member', description: 'Object carrier whose signature entry has a member besides "header" and "sig" (here "kid"): not signed, so not allowed', keyring: ring, envelope: extra, parts: [p], error: 'ERR_MALFORMED' });
     add({ name: 'invalid/object/header-not-text', description: 'Object carrier whose "header" is a JSON object instead of the exact JSON text that was signed', keyring: ring, envelope: headerAsObject, parts: [p], error: 'ERR_MALFORMED' });
   }
 
@@ -589,12 +651,21 @@ function cases(): Case[] {
     signed('invalid/header/kid-too-long', 'kid of 129 characters', h({ kid: 'k'.repeat(129) }));
     signed('invalid/header/not-object', 'The header is a JSON array', '["hs256-test","HS256"]');
     signed('invalid/header/not-json', 'The header is not JSON', 'kid=hs256-test');
+    const canon = canonicalHeader(base(K.hs256, 'vec-header-rule')).toString('utf8');
+    const withBefore = (member: string, extra: string): string => {
+      if (!canon.includes(`"${member}":`)) throw new Error(`no ${member} in the header`);
+      return canon.replace(`"${member}":`, `${extra},"${member}":`);
+    };
+    signed('invalid/header/duplicate-member', 'ctx twice: "billing.refunds", then "billing.invoices" (the verifier\'s context). Parsers disagree on which value counts, so duplicate names make a header malformed', withBefore('ctx', '"ctx":"billing.refunds"'));
+    signed('invalid/header/duplicate-member-same-value', 'kid twice with the same value: still a duplicate name', withBefore('kid', '"kid":"hs256-test"'));
+    signed('invalid/header/duplicate-member-escaped', 'ctx twice, once written with an escape ("c\\u0074x"): names are compared after unescaping', withBefore('ctx', '"c\\u0074x":"billing.refunds"'));
+    signed('invalid/header/nested-value', 'typ as a nested object (no member allows one)', h({ typ: { name: TYP } }));
     signed('invalid/header/not-utf8', 'The header bytes are not UTF-8', Buffer.concat([Buffer.from(h({}).slice(0, -1)), Buffer.from(',"x":"'), Buffer.from([0xff]), Buffer.from('"}')]));
   }
   return out;
 }
 
-/** The whole vector document. ES256 and PS256 signatures differ between calls; everything else does not. */
+/** The whole vector document. Randomized ES256 and PS256 signatures differ between calls; everything else does not. */
 export function buildVectors(): VectorFile {
   const test_keys: Record<string, Jwk> = {};
   for (const k of Object.values(KEYS)) test_keys[k.name] = k.privateJwk;
