@@ -134,7 +134,10 @@ export function decodeObject(o: unknown, maxPayloadBytes: number): RawEnvelope {
     if (typeof e?.header !== 'string' || typeof e.sig !== 'string') malformed('each signature needs "header" (text) and "sig" (base64url)');
     for (const k in e) if (k !== 'header' && k !== 'sig') malformed(`unknown member ${JSON.stringify(k.slice(0, 40))} in a signature`);
     if (e.header.length > MAX_HEADER_BYTES || !e.header.isWellFormed()) malformed(`header must be well-formed text of at most ${MAX_HEADER_BYTES} bytes`);
-    signatures.push({ header: Buffer.from(e.header, 'utf8'), sig: b64(e.sig, 'signature', MAX_SIG_BYTES) });
+    const header = Buffer.from(e.header, 'utf8');
+    // The same byte bound as the compact carrier, so both carriers give the same verdict.
+    if (header.length > MAX_HEADER_BYTES) malformed(`header must be at most ${MAX_HEADER_BYTES} bytes`);
+    signatures.push({ header, sig: b64(e.sig, 'signature', MAX_SIG_BYTES) });
   }
   return { payload, signatures };
 }

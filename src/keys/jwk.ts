@@ -53,10 +53,17 @@ function fail(kid: string, what: string): never {
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
 
+/** Date.parse rolls 2026-02-30 over to March 2: the written day and time must exist as written. */
+function calendarValid(v: string): boolean {
+  const [y, mo, d, h, mi, se] = [0, 5, 8, 11, 14, 17].map((i) => Number(v.slice(i, i + 2 + (i === 0 ? 2 : 0))));
+  const days = new Date(Date.UTC(y!, mo!, 0)).getUTCDate();
+  return mo! >= 1 && mo! <= 12 && d! >= 1 && d! <= days && h! <= 23 && mi! <= 59 && se! <= 59;
+}
+
 function time(kid: string, v: unknown, member: string): number | undefined {
   if (v === undefined) return undefined;
   // RFC 3339 with a zone only: Date.parse alone reads zone-less times as local time.
-  const t = typeof v === 'string' && RFC3339.test(v) ? Date.parse(v) : NaN;
+  const t = typeof v === 'string' && RFC3339.test(v) && calendarValid(v) ? Date.parse(v) : NaN;
   if (!Number.isFinite(t)) fail(kid, `${member} must be an RFC 3339 timestamp like 2026-01-31T00:00:00Z`);
   return t;
 }
