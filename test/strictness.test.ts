@@ -182,6 +182,23 @@ describe('key timestamps are RFC 3339 with a zone (SPEC §7.1)', () => {
   test('in a keyring document the error is ERR_INVALID_KEYRING', () => {
     assert.throws(() => Keyring.fromJwks({ keys: [{ ...hsJwk, not_after: '2026-06-30T00:00:00' }] }), InvalidKeyringError);
   });
+
+  test('days and times that do not exist are refused, not rolled over', () => {
+    for (const t of ['2026-02-30T00:00:00Z', '2026-02-29T00:00:00Z', '2026-04-31T00:00:00Z', '2026-13-01T00:00:00Z', '2026-00-10T00:00:00Z', '2026-01-01T24:00:00Z', '2026-01-01T00:60:00Z']) {
+      assert.equal(code(() => importJwk({ ...hsJwk, not_before: t })), 'ERR_INVALID_KEY', t);
+    }
+    assert.equal(importJwk({ ...hsJwk, not_before: '2024-02-29T23:59:59Z' }).notBefore, Date.UTC(2024, 1, 29, 23, 59, 59));
+  });
+});
+
+describe('the header byte bound is the same in both carriers', () => {
+  test('a header of at most 4096 characters but more than 4096 UTF-8 bytes is ERR_MALFORMED in the object carrier', () => {
+    const obj = sealObject(hsRing, PAYLOAD, { ...OPTS, typ: 'é'.repeat(200) });
+    const big = JSON.stringify({ ...JSON.parse(obj.signatures[0]!.header), typ: 'é'.repeat(2500) });
+    assert.ok(big.length <= 4096 && Buffer.byteLength(big) > 4096);
+    const forged: SealedObject = { ...obj, signatures: [{ header: big, sig: obj.signatures[0]!.sig }] };
+    assert.equal(code(() => open(hsRing, forged, OPTS)), 'ERR_MALFORMED');
+  });
 });
 
 describe('signature entries of the object carrier (SPEC §5.3)', () => {
