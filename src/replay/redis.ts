@@ -117,6 +117,7 @@ export class RedisReplayStore implements ReplayStore {
   readonly #cluster: boolean;
   #batch: number;
   #lastError: string | undefined;
+  #fatal: string | undefined;
   #queue: Op[] = [];
   #scheduled = false;
   readonly #inflight = new Set<Promise<void>>();
@@ -157,7 +158,11 @@ export class RedisReplayStore implements ReplayStore {
       }
       this.#owned = true;
       // Without a listener ioredis prints every connection error; the next call reports it instead.
-      this.client.on('error', (e: unknown) => void (this.#lastError = why(e)));
+      this.client.on('error', (e: unknown) => {
+        this.#lastError = why(e);
+        // ioredis carries on in database 0 when SELECT fails: refuse rather than use another database.
+        if (/DB index|invalid DB/i.test(this.#lastError)) this.#fatal = `Redis refused the database in the URL (${this.#lastError})`;
+      });
     }
     this.#cluster = (this.client as { isCluster?: boolean }).isCluster === true;
     if (this.#cluster && typeof (this.client as unknown as Partial<ScriptClient>).sealqReplayV1 !== 'function') {
@@ -246,7 +251,9 @@ export class RedisReplayStore implements ReplayStore {
   };
 
   #failed(op: Op, e: unknown): ReplayStoreUnavailableError {
-    return new ReplayStoreUnavailableError(`Redis replay store could not ${WHAT[op.op]}: ${why(e)}; the message can be retried`, { cause: e });
+    // ioredis reports an unreachable server as "max retries per request": say what happened instead.
+    const reason = /max retries per request|Connection is closed/i.test(why(e)) && this.#lastError !== undefined ? `Redis is not reachable (${this.#lastError})` : why(e);
+    return new ReplayStoreUnavailableError(`Redis replay store could not ${WHAT[op.op]}: ${reason}; the message can be retried`, { cause: e });
   }
 
   #timedOut(op: Op): ReplayStoreUnavailableError {
@@ -289,6 +296,7 @@ export class RedisReplayStore implements ReplayStore {
     if (retried) pipe.script('LOAD', REPLAY_SCRIPT);
     for (const chunk of chunks) pipe.evalsha(REPLAY_SCRIPT_SHA, chunk.length, ...scriptArgs(chunk));
     const results = (await pipe.exec()) ?? [];
+    if (this.#fatal !== undefined) throw new Error(this.#fatal);
     const skip = results.length - chunks.length;
     const again: Op[] = [];
     for (const [i, chunk] of chunks.entries()) {
