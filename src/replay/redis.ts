@@ -61,7 +61,7 @@ interface Op {
   settled: boolean;
 }
 
-type ScriptClient = { sealqReplayV1(numKeys: number, ...args: Array<string | number>): Promise<unknown> };
+type ScriptClient = { sealqReplayV1(key: string, op: string, value: string, ms: number): Promise<unknown> };
 
 const WHAT: Record<ScriptOp, string> = { c: 'claim the message', d: 'mark the message completed', r: 'release the message', e: 'extend the lease' };
 
@@ -166,8 +166,9 @@ export class RedisReplayStore implements ReplayStore {
     }
     this.#cluster = (this.client as { isCluster?: boolean }).isCluster === true;
     if (this.#cluster && typeof (this.client as unknown as Partial<ScriptClient>).sealqReplayV1 !== 'function') {
-      // EVALSHA, falling back to EVAL on NOSCRIPT; auto-pipelined per node when the client auto-pipelines.
-      this.client.defineCommand('sealqReplayV1', { lua: REPLAY_SCRIPT });
+      // EVALSHA, falling back to EVAL on NOSCRIPT; auto-pipelined per node when the client
+      // auto-pipelines (ioredis routes by the first argument, so the key must come first).
+      this.client.defineCommand('sealqReplayV1', { numberOfKeys: 1, lua: REPLAY_SCRIPT });
     }
   }
 
@@ -317,7 +318,7 @@ export class RedisReplayStore implements ReplayStore {
 
   async #sendOne(op: Op): Promise<void> {
     try {
-      this.#deliver([op], await (this.client as unknown as ScriptClient).sealqReplayV1(1, ...scriptArgs([op])));
+      this.#deliver([op], await (this.client as unknown as ScriptClient).sealqReplayV1(op.key, op.op, op.value, op.ms));
     } catch (e) {
       settle(op, this.#failed(op, e));
     }

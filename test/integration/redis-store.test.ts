@@ -1,11 +1,15 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { Keyring, openAndClaim, openOnce, seal } from '../../src/index.js';
 import { RedisReplayStore } from '../../src/replay/redis.js';
 import { needBroker, uniqueName } from '../helpers/brokers.js';
@@ -52,9 +56,9 @@ function freePort(): Promise<number> {
 }
 
 /** Our own redis-server on a free port, so pausing it never disturbs the shared one. */
-async function ownRedis(t: TestContext): Promise<{ port: number; proc: ChildProcess }> {
+async function ownRedis(t: TestContext, extra: string[] = []): Promise<{ port: number; proc: ChildProcess }> {
   const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...extra], { stdio: 'ignore' });
   t.after(() => {
     if (proc.exitCode === null && proc.signalCode === null) {
       proc.kill('SIGCONT');
@@ -75,6 +79,30 @@ async function ownRedis(t: TestContext): Promise<{ port: number; proc: ChildProc
       await sleep(50);
     }
   }
+}
+
+/** Our own three-master Redis Cluster. */
+async function ownCluster(t: TestContext): Promise<number[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'sealq-cluster-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const ports: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const { port } = await ownRedis(t, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${i}.conf`, '--dir', dir]);
+    ports.push(port);
+  }
+  await promisify(execFile)('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+  for (const port of ports) {
+    const r = new Redis({ port, host: '127.0.0.1' });
+    try {
+      for (let i = 0; !/cluster_state:ok/.test(await r.cluster('INFO')); i++) {
+        if (i > 200) throw new Error('the test cluster did not become ready');
+        await sleep(50);
+      }
+    } finally {
+      r.disconnect();
+    }
+  }
+  return ports;
 }
 
 const code = (e: unknown): string | undefined => (e as { code?: string }).code;
@@ -280,5 +308,26 @@ describe('RedisReplayStore', () => {
     await sleep(400);
     assert.equal((await s.claim(key('paused'), 30_000, 60_000)).status, 'claimed');
     assert.deepEqual(await s.claim(key('before'), 30_000, 60_000), { status: 'in-flight' });
+  });
+
+  test('on Redis Cluster: message keys spread over every shard, same semantics, one winner across clients', async (t) => {
+    const ports = await ownCluster(t);
+    const nodes = ports.map((port) => ({ host: '127.0.0.1', port }));
+    const clients = [0, 1].map(() => new Cluster(nodes, { enableAutoPipelining: true }));
+    t.after(() => clients.forEach((c) => c.disconnect()));
+    const [a, b] = clients.map((redis) => new RedisReplayStore({ redis, prefix: 'sealq:r:' }));
+    const ids = Array.from({ length: 600 }, (_, i) => `c-${i}`);
+    const [ra, rb] = await Promise.all([a!, b!].map((s) => Promise.all(ids.map((id) => s.claim(key(id), 30_000, 60_000)))));
+    for (const [i] of ids.entries()) {
+      assert.equal([ra![i]!, rb![i]!].filter((o) => o.status === 'claimed').length, 1, `id ${ids[i]}`);
+    }
+    await Promise.all(ids.map((id, i) => {
+      const o = ra![i]!.status === 'claimed' ? ra![i]! : rb![i]!;
+      return (o === ra![i] ? a! : b!).complete(key(id), o.status === 'claimed' ? o.token : '', 60_000);
+    }));
+    assert.ok((await Promise.all(ids.map((id) => b!.claim(key(id), 30_000, 60_000)))).every((o) => o.status === 'completed'));
+    const sizes = await Promise.all(clients[0]!.nodes('master').map((n) => n.dbsize()));
+    assert.equal(sizes.length, 3);
+    assert.ok(sizes.every((n) => n > 100), `keys per shard: ${sizes.join(', ')}`);
   });
 });
