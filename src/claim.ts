@@ -1,6 +1,6 @@
 import { parseDuration } from './duration.js';
 import { InFlightError, ReplayedError, ReplayStoreUnavailableError, SealqError } from './errors.js';
-import { open } from './open.js';
+import { DEFAULT_CLOCK_SKEW_MS, open } from './open.js';
 import type { Envelope, OpenedMessage, OpenOptions } from './open.js';
 import type { ReplayKey, ReplayStore } from './replay/store.js';
 import type { Keyring, KeyringSource } from './keys/keyring.js';
@@ -65,7 +65,10 @@ export async function openAndClaim(keyring: Keyring | KeyringSource, envelope: E
   const store = options.replay;
   const leaseMs = options.lease === undefined ? DEFAULT_LEASE_MS : parseDuration(options.lease, 'lease');
   const key: ReplayKey = { ctx: msg.header.ctx, id: msg.header.id };
-  const retain = (): number => Math.max(1000, msg.validUntil - (options.now ?? Date.now()));
+  // validUntil already has one skew for this consumer's clock; one more covers a consumer whose
+  // clock runs behind ours and would still accept the message after the store forgot it.
+  const skew = options.clockSkew === undefined ? DEFAULT_CLOCK_SKEW_MS : parseDuration(options.clockSkew, 'clockSkew');
+  const retain = (): number => Math.max(1000, msg.validUntil + skew - (options.now ?? Date.now()));
   const outcome = await guard('claim the message', () => store.claim(key, leaseMs, retain()));
   if (outcome.status === 'completed') {
     throw new ReplayedError(`message ${msg.header.id} on ctx "${key.ctx}" was already processed: replay rejected`);

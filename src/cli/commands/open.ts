@@ -24,7 +24,8 @@ Options:
   --clock-skew DURATION     tolerated clock difference with the producer (default 60s)
   --replay URL              claim the message in a replay store and mark it completed once the
                             payload is written; a message already completed is ERR_REPLAYED.
-                            Supported: memory (one process only, so it remembers nothing between runs)
+                            Supported: redis://HOST:PORT[/DB] (or rediss://, shared by every
+                            consumer), memory (one process only: remembers nothing between runs)
 
 Exit status: 0 opened; 1 rejected; 2 usage or configuration error (missing option, unknown flag,
 unreadable or invalid keyring, bad duration).
