@@ -58,9 +58,12 @@ const matches = (want: string | readonly string[], got: string | undefined): boo
 
 const list = (v: string | readonly string[]): string => (typeof v === 'string' ? `"${v}"` : v.map((x) => `"${x}"`).join(' or '));
 
+const nameOrNames = (v: unknown): boolean =>
+  (typeof v === 'string' && v.length > 0) || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string'));
+
 function checkOptions(o: OpenOptions): void {
   if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('open needs options with at least { ctx }: the context (queue name) this consumer serves');
-  const ok = (v: unknown): boolean => (typeof v === 'string' && v.length > 0) || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string'));
+  const ok = nameOrNames;
   if (!ok(o.ctx)) throw new InvalidArgumentError('open needs ctx: the context (queue name) this consumer serves, or a list of them');
   if (o.typ !== undefined && !ok(o.typ)) throw new InvalidArgumentError('typ must be a message type or a list of them');
 }

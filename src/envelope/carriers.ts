@@ -32,12 +32,28 @@ function malformed(what: string): never {
   throw new MalformedError(`malformed envelope: ${what}`);
 }
 
-/** Strict base64url: the alphabet only, no padding, and canonical trailing bits (else bytes could be re-encoded). */
+// Value of each base64url character (-1: not in the alphabet).
+const B64 = new Int8Array(128).fill(-1);
+for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'].entries()) B64[c.charCodeAt(0)] = i;
+
+/** True when s is ASCII without + and /, so that none of the decoder's leniencies below can apply. */
+function asciiBase64url(s: string): boolean {
+  return Buffer.byteLength(s, 'utf8') === s.length && !s.includes('+') && !s.includes('/');
+}
+
+/**
+ * Strict base64url: the alphabet only, no padding, canonical trailing bits; otherwise two strings
+ * could carry the same bytes. Node's decoder skips characters outside the alphabet (the decoded
+ * length then falls short, caught here) but also takes + and / and the low byte of non-ASCII
+ * characters: callers rule those out first with asciiBase64url(). Cheaper than re-encoding.
+ */
 function b64(s: string, what: string, max: number): Buffer {
   if (s.length === 0) malformed(`${what} is empty`);
   if (s.length > Math.ceil((max * 4) / 3)) malformed(`${what} is larger than ${max} bytes`);
   const buf = Buffer.from(s, 'base64url');
-  if (buf.toString('base64url') !== s) malformed(`${what} is not canonical base64url`);
+  const r = s.length & 3;
+  if (r === 1 || buf.length !== (s.length >> 2) * 3 + (r === 0 ? 0 : r - 1)) malformed(`${what} is not canonical base64url`);
+  if (r !== 0 && ((B64[s.charCodeAt(s.length - 1)] ?? -1) & (r === 2 ? 15 : 3)) !== 0) malformed(`${what} is not canonical base64url`);
   return buf;
 }
 
@@ -63,6 +79,7 @@ export function decodeCompact(s: string, maxPayloadBytes: number): RawEnvelope {
     if (v !== null) throw new UnsupportedVersionError(`envelope version sealq${v[1]} is not supported: this verifier reads sealq1; upgrade sealq`);
     malformed('it does not start with "sealq1." (was the message sealed at all?)');
   }
+  if (!asciiBase64url(s)) malformed('it holds characters other than base64url and "."');
   // One part more than allowed, so that too many parts is seen rather than silently cut.
   const parts = s.slice(COMPACT_PREFIX.length).split('.', 2 * MAX_SIGNATURES + 2);
   if (parts.length < 3 || parts.length % 2 === 0 || parts.length > 2 * MAX_SIGNATURES + 1) {
@@ -122,6 +139,7 @@ export function decodeObject(o: unknown, maxPayloadBytes: number): RawEnvelope {
     payload = Buffer.from(v.payload, 'utf8');
     if (payload.length > maxPayloadBytes) malformed(`payload is larger than ${maxPayloadBytes} bytes`);
   } else if (typeof v.payload64 === 'string' && v.payload === undefined) {
+    if (!asciiBase64url(v.payload64)) malformed('payload64 is not base64url');
     payload = v.payload64 === '' ? Buffer.alloc(0) : b64(v.payload64, 'payload64', maxPayloadBytes);
   } else {
     malformed('exactly one of "payload" (text) and "payload64" (base64url) must be a string');
@@ -137,6 +155,7 @@ export function decodeObject(o: unknown, maxPayloadBytes: number): RawEnvelope {
     const header = Buffer.from(e.header, 'utf8');
     // The same byte bound as the compact carrier, so both carriers give the same verdict.
     if (header.length > MAX_HEADER_BYTES) malformed(`header must be at most ${MAX_HEADER_BYTES} bytes`);
+    if (!asciiBase64url(e.sig)) malformed('sig is not base64url');
     signatures.push({ header, sig: b64(e.sig, 'signature', MAX_SIG_BYTES) });
   }
   return { payload, signatures };
