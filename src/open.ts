@@ -121,7 +121,7 @@ function verify(keyring: Keyring, raw: RawEnvelope, seen: { header?: Header }): 
       continue;
     }
     try {
-      verifyWith(key, header, signingInput(s.header, raw.payload), s.sig);
+      verifyWith(key, header, signingInput(s.header, raw.payload, true), s.sig);
       return header;
     } catch (e) {
       // With several signatures (rotation), any one that fully verifies is enough.

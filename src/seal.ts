@@ -82,7 +82,7 @@ function start(keyring: Keyring | KeyringSource, payload: string | Uint8Array, o
     throw new KeyNotPermittedError(`key "${key.kid}" may not sign ctx "${header.ctx}"${header.typ === undefined ? '' : ` / typ "${header.typ}"`}: its policy does not allow it`);
   }
   const hb = Buffer.from(serializeHeader(header), 'utf8');
-  const sig = key.sign(signingInput(hb, body));
+  const sig = key.sign(signingInput(hb, body, !key.external));
   if (sealChannel.hasSubscribers) sealChannel.publish({ op: 'seal', outcome: 'ok', kid: key.kid, ctx: header.ctx, typ: header.typ, id: header.id });
   return { payload: body, header, hb, sig };
 }

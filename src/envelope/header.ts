@@ -83,17 +83,28 @@ export function serializeHeader(h: Header): string {
 export function parseHeader(bytes: Uint8Array): Header {
   if (bytes.length > MAX_HEADER_BYTES) bad(`larger than ${MAX_HEADER_BYTES} bytes`);
   let h: unknown;
+  let text: string;
   try {
-    h = JSON.parse(decoder.decode(bytes));
+    text = decoder.decode(bytes);
+    h = JSON.parse(text);
   } catch {
     bad('not UTF-8 JSON');
   }
   if (typeof h !== 'object' || h === null || Array.isArray(h)) bad('not a JSON object');
-  if (memberCount(bytes) !== Object.keys(h).length) bad('duplicate member names, or a nested value');
+  const kept = Object.keys(h).length;
+  // Fast path: as many colons in all as members kept means none is a duplicate (each member has
+  // one outside strings). Only colons inside strings make the exact scan necessary.
+  if (colons(text) !== kept && memberCount(bytes) !== kept) bad('duplicate member names, or a nested value');
   return checkHeader(h as Record<string, unknown>);
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function colons(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf(':'); i !== -1; i = text.indexOf(':', i + 1)) n++;
+  return n;
+}
 
 /**
  * Name separators (`:`) outside strings in valid JSON text. For a flat object that is its number
