@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Keyring, MemoryReplayStore } from '../../src/index.js';
+import { InvalidArgumentError, Keyring, MemoryReplayStore } from '../../src/index.js';
 import type { Header } from '../../src/index.js';
 import {
   DEFAULT_GRACE_MS,
@@ -31,6 +31,41 @@ function recorder(): { calls: Array<{ data: unknown; header: Header; jobId: stri
   const calls: Array<{ data: unknown; header: Header; jobId: string | undefined }> = [];
   return { calls, processor: sealedProcessor<Email>(async (job) => void calls.push({ data: job.data, header: job.seal.header, jobId: job.id }), { keyring, replay: new MemoryReplayStore() }) };
 }
+
+const headerOf = (d: SealedJobData): Header => JSON.parse(d.signatures[0]!.header) as Header;
+
+describe('sealq/bullmq: sealJobData', () => {
+  test('validity: due time, not-before, grace; the payload is the JSON text of the data', () => {
+    const now = 1_700_000_000_000;
+    const plain = sealJobData(keyring, 'emails', 'welcome', { to: 'a' }, { now });
+    assert.equal(plain.payload, '{"to":"a"}');
+    assert.deepEqual({ ...headerOf(plain), kid: '', id: '' }, { kid: '', alg: 'HS256', id: '', iat: now, exp: now + DEFAULT_GRACE_MS, ctx: 'emails', typ: 'welcome', ct: 'application/json' });
+    const delayed = headerOf(sealJobData(keyring, 'emails', 'welcome', {}, { now, delay: 5000, grace: '1h' }));
+    assert.equal(delayed.nbf, now + 5000);
+    assert.equal(delayed.exp, now + 5000 + 3_600_000);
+    assert.equal(sealJobData(keyring, 'emails', 'welcome', undefined).payload, '{}');
+  });
+
+  test('per-run (scheduler) seals: marked id, no not-before, long validity or endDate + grace', () => {
+    const now = 1_700_000_000_000;
+    const h = headerOf(sealJobData(keyring, 'emails', 'digest', {}, { now, perRun: true }));
+    assert.ok(h.id.startsWith(PER_RUN_ID_PREFIX));
+    assert.equal(h.nbf, undefined);
+    assert.equal(h.exp, now + 90 * 86_400_000);
+    const end = new Date(now + 86_400_000);
+    assert.equal(headerOf(sealJobData(keyring, 'emails', 'digest', {}, { now, perRun: true, endDate: end, grace: '1h' })).exp, end.getTime() + 3_600_000);
+    assert.equal(headerOf(sealJobData(keyring, 'emails', 'digest', {}, { now, perRun: true, schedulerValidity: '7d' })).exp, now + 7 * 86_400_000);
+  });
+
+  test('refuses what it cannot seal faithfully', () => {
+    assert.throws(() => sealJobData(keyring, 'emails', 'x', { n: 1n }), InvalidArgumentError);
+    assert.throws(() => sealJobData(keyring, 'emails', 'x', () => 1), InvalidArgumentError);
+    assert.throws(() => sealJobData(keyring, 'emails', 'x', {}, { id: `${PER_RUN_ID_PREFIX}abc` }), InvalidArgumentError);
+    assert.throws(() => sealJobData(keyring, '', 'x', {}), InvalidArgumentError);
+    assert.throws(() => sealedProcessor(async () => undefined, { keyring } as never), /replay store/);
+    assert.throws(() => sealedQueue({} as never, { keyring }), InvalidArgumentError);
+  });
+});
 
 describe('sealq/bullmq: producer and worker', () => {
   test('a sealed job opens in the worker with its verified data; the job data is the envelope', async (t) => {
@@ -122,6 +157,36 @@ describe('sealq/bullmq: producer and worker', () => {
     assert.equal(ran.length, 1);
     assert.ok(ran[0]! >= header.nbf!, 'the processor ran before the job was valid');
     assert.equal(done.attemptsMade, 1);
+  });
+
+  test('with notYetValid "reject", a job promoted before its not-before fails as ERR_NOT_YET_VALID', async (t) => {
+    if (!(await needBroker(t, 'redis'))) return;
+    const f = new Fixture(t);
+    const name = f.queueName();
+    const queue = sealedQueue<Email>(f.queue(name), { keyring });
+    const job = await queue.add('later', { to: 'a@example.com' }, { delay: 60_000, attempts: 3 });
+    await job.promote();
+    let calls = 0;
+    f.worker(name, sealedProcessor(async () => void calls++, { keyring, replay: new MemoryReplayStore(), clockSkew: 0, notYetValid: 'reject' }));
+    const { job: done, state } = await settled(queue.unsealed, job.id!);
+    assert.equal(state, 'failed');
+    assert.equal(failedCode(done), 'ERR_NOT_YET_VALID');
+    assert.equal(calls, 0);
+  });
+
+  test('a job held back past its validity fails as ERR_EXPIRED', async (t) => {
+    if (!(await needBroker(t, 'redis'))) return;
+    const f = new Fixture(t);
+    const name = f.queueName();
+    const old = sealJobData(keyring, name, 'welcome', { to: 'a@example.com' }, { now: Date.now() - 7_200_000, grace: '1h' });
+    const job = await f.queue(name).add('welcome', old, { attempts: 3 });
+    const r = recorder();
+    f.worker(name, r.processor);
+    const { job: done, state } = await settled(f.queue(name), job.id!);
+    assert.equal(state, 'failed');
+    assert.equal(failedCode(done), 'ERR_EXPIRED');
+    assert.equal(done.attemptsMade, 1);
+    assert.equal(r.calls.length, 0);
   });
 
   test('a job scheduler runs each repetition once, from one long-lived seal', async (t) => {

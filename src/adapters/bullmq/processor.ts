@@ -160,13 +160,13 @@ function settings(o: SealedProcessorOptions): Settings {
 // ---- errors as BullMQ sees them -------------------------------------------------------------------
 
 /** An error BullMQ records with the sealq code first in failedReason (`ERR_REPLAYED: ...`). */
-function forBullmq(err: SealqError): Error {
+function forBullmq(err: SealqError, final = !err.retryable): Error {
   const text = `${err.code}: ${err.message}`;
   // Rejections are final: UnrecoverableError puts the job in the failed set without retries.
   // Retryable ones (in flight elsewhere, store unreachable) are ordinary errors: BullMQ retries.
-  const e = err.retryable ? new Error(text, { cause: err }) : new UnrecoverableError(text);
+  const e = final ? new UnrecoverableError(text) : new Error(text);
   Object.defineProperty(e, 'code', { value: err.code, enumerable: true });
-  if (!err.retryable) Object.defineProperty(e, 'cause', { value: err, enumerable: false });
+  Object.defineProperty(e, 'cause', { value: err, enumerable: false, configurable: true, writable: true });
   return e;
 }
 
@@ -296,7 +296,8 @@ async function completeWithRetry(s: Settings, key: ReplayKey, token: string, ret
     } catch (e) {
       if (Date.now() + wait > deadline) {
         // The job ran. Retrying it could run it twice, so it is failed for an operator to decide.
-        throw new UnrecoverableError(`ERR_REPLAY_STORE_UNAVAILABLE: the job ran, but its completion could not be recorded in the replay store (${(e as Error)?.message ?? String(e)}); it is not retried automatically, so that it cannot run twice: check whether its work was done before retrying it`);
+        const why = e instanceof SealqError ? e.message : ((e as Error)?.message ?? String(e));
+        throw forBullmq(new ReplayStoreUnavailableError(`the job ran, but its completion could not be recorded in the replay store (${why}); it is not retried automatically, so that it cannot run twice: check whether its work was done before retrying it`, { cause: e }), true);
       }
     }
   }

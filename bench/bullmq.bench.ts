@@ -1,0 +1,148 @@
+/**
+ * BullMQ end to end: jobs/s through a real queue, plain BullMQ against sealed jobs (HS256,
+ * sealedQueue on the producer, sealedProcessor with the Redis replay store on the worker).
+ * Each run: a fresh queue, one Worker (concurrency 50) started first, then 20,000 jobs of 1 KiB
+ * enqueued with addBulk (batches of 1,000); timed from the first addBulk to the last completion,
+ * so sealing, verification, claim and complete are all inside the figure. The processor does
+ * nothing, which makes the overhead look as large as it can. Same Redis, same options, rounds
+ * interleaved. Needs Redis on 127.0.0.1:6379 (REDIS_URL to override); skipped when unreachable.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { Queue, Worker } from 'bullmq';
+import type { Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { Keyring } from 'sealq';
+import { sealedProcessor, sealedQueue } from 'sealq/bullmq';
+import { RedisReplayStore } from 'sealq/redis';
+import type { Harness } from './harness.js';
+
+const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const CONCURRENCY = 50;
+const BATCH = 1000;
+const PAYLOAD_BYTES = 1024;
+
+async function reachable(url: string): Promise<boolean> {
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    await r.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+async function deleteByPrefix(url: string, prefix: string): Promise<void> {
+  const r = new Redis(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await r.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** A 1 KiB JSON job (its JSON text is exactly 1,024 bytes). */
+function jobData(i: number): { orderId: string; customer: string; items: Array<{ sku: string; qty: number }>; note: string } {
+  const base = { orderId: `ord_${String(i).padStart(8, '0')}`, customer: 'cus_7F2Q', items: [{ sku: 'A-100', qty: 2 }, { sku: 'B-220', qty: 1 }], note: '' };
+  return { ...base, note: 'x'.repeat(PAYLOAD_BYTES - Buffer.byteLength(JSON.stringify(base))) };
+}
+
+interface Variant {
+  add(jobs: Array<{ name: string; data: unknown }>): Promise<unknown>;
+  worker: Worker;
+  close(): Promise<void>;
+}
+
+/** One run: worker up, then enqueue everything and wait for every completion. */
+async function runOnce(total: number, make: (queueName: string, onDone: () => void) => Promise<Variant>): Promise<{ ops: number; ms: number }> {
+  const name = `sealq-bench-bullmq-${process.pid}-${randomBytes(4).toString('hex')}`;
+  let done = 0;
+  let finish!: () => void;
+  let fail!: (e: Error) => void;
+  const all = new Promise<void>((resolve, reject) => ((finish = resolve), (fail = reject)));
+  const v = await make(name, () => {
+    if (++done === total) finish();
+  });
+  v.worker.on('failed', (job: Job | undefined, err: Error) => fail(new Error(`job ${job?.id} failed: ${err.message}; the benchmark would measure a failing path`)));
+  await v.worker.waitUntilReady();
+  const data = Array.from({ length: total }, (_, i) => ({ name: 'order', data: jobData(i) }));
+  try {
+    const t0 = performance.now();
+    for (let i = 0; i < total; i += BATCH) await v.add(data.slice(i, i + BATCH));
+    await all;
+    const ms = performance.now() - t0;
+    return { ops: total, ms };
+  } finally {
+    await v.close();
+  }
+}
+
+export async function run(h: Harness): Promise<void> {
+  const total = h.quick ? 5_000 : 20_000;
+  h.section(
+    'BullMQ end to end',
+    `${total.toLocaleString('en-US')} jobs of 1 KiB per run, one Worker with concurrency ${CONCURRENCY}, enqueued with addBulk in batches of ${BATCH}; ` +
+      'timed from the first addBulk to the last completion. Sealed: HS256 seal per job on the producer; open, claim and complete in the Redis replay store per job on the worker. The processor does nothing.',
+  );
+  if (!(await reachable(URL))) {
+    h.skip(`Redis is not reachable at ${URL.replace(/\/\/[^@/]*@/, '//')}`);
+    return;
+  }
+  const connection = { url: URL };
+  const keyring = Keyring.generate('HS256');
+  const jobOpts = { removeOnComplete: true, removeOnFail: false };
+  const prefix = `sealq-bench:${process.pid}:${randomBytes(4).toString('hex')}:`;
+  const bullmqVersion = (await import('bullmq/package.json', { with: { type: 'json' } }).catch(() => ({ default: { version: '?' } }))).default.version;
+  h.note(`bullmq ${bullmqVersion}`);
+
+  const plain = async (name: string, onDone: () => void): Promise<Variant> => {
+    const queue = new Queue(name, { connection, defaultJobOptions: jobOpts });
+    const worker = new Worker(name, async () => undefined, { connection, concurrency: CONCURRENCY });
+    worker.on('completed', onDone);
+    return {
+      add: (jobs) => queue.addBulk(jobs),
+      worker,
+      close: async () => {
+        await worker.close();
+        await queue.obliterate({ force: true });
+        await queue.close();
+      },
+    };
+  };
+
+  const sealed = async (name: string, onDone: () => void): Promise<Variant> => {
+    const queue = sealedQueue(new Queue(name, { connection, defaultJobOptions: jobOpts }), { keyring });
+    const replay = new RedisReplayStore({ redis: URL, prefix });
+    const worker = new Worker(name, sealedProcessor(async () => undefined, { keyring, replay }), { connection, concurrency: CONCURRENCY });
+    worker.on('completed', onDone);
+    return {
+      add: (jobs) => queue.addBulk(jobs),
+      worker,
+      close: async () => {
+        await worker.close();
+        await queue.obliterate({ force: true });
+        await queue.close();
+        await replay.close();
+      },
+    };
+  };
+
+  try {
+    const c = await h.compareRuns('BullMQ jobs/s (enqueue + process)', [
+      { name: 'plain BullMQ', run: () => runOnce(total, plain) },
+      { name: 'sealed HS256 + Redis replay store', run: () => runOnce(total, sealed) },
+    ]);
+    h.ratio('BullMQ sealed / plain jobs/s', c.ratio('sealed HS256 + Redis replay store', 'plain BullMQ'), { atLeast: 0.85 });
+  } finally {
+    await deleteByPrefix(URL, prefix);
+  }
+}
