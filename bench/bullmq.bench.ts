@@ -17,7 +17,7 @@ import { sealedProcessor, sealedQueue } from 'sealq/bullmq';
 import { RedisReplayStore } from 'sealq/redis';
 import type { Harness } from './harness.js';
 
-const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CONCURRENCY = 50;
 const BATCH = 1000;
 const PAYLOAD_BYTES = 1024;
@@ -48,6 +48,17 @@ async function deleteByPrefix(url: string, prefix: string): Promise<void> {
   } finally {
     r.disconnect();
   }
+}
+
+/** BullMQ takes ioredis options, not a URL. */
+function connectionOf(url: string): { host: string; port: number; username?: string; password?: string; db?: number; tls?: object } {
+  const u = new URL(url);
+  const c: { host: string; port: number; username?: string; password?: string; db?: number; tls?: object } = { host: u.hostname, port: Number(u.port || 6379) };
+  if (u.username !== '') c.username = decodeURIComponent(u.username);
+  if (u.password !== '') c.password = decodeURIComponent(u.password);
+  if (u.pathname.length > 1) c.db = Number(u.pathname.slice(1));
+  if (u.protocol === 'rediss:') c.tls = {};
+  return c;
 }
 
 /** A 1 KiB JSON job (its JSON text is exactly 1,024 bytes). */
@@ -93,11 +104,11 @@ export async function run(h: Harness): Promise<void> {
     `${total.toLocaleString('en-US')} jobs of 1 KiB per run, one Worker with concurrency ${CONCURRENCY}, enqueued with addBulk in batches of ${BATCH}; ` +
       'timed from the first addBulk to the last completion. Sealed: HS256 seal per job on the producer; open, claim and complete in the Redis replay store per job on the worker. The processor does nothing.',
   );
-  if (!(await reachable(URL))) {
-    h.skip(`Redis is not reachable at ${URL.replace(/\/\/[^@/]*@/, '//')}`);
+  if (!(await reachable(REDIS_URL))) {
+    h.skip(`Redis is not reachable at ${REDIS_URL.replace(/\/\/[^@/]*@/, '//')}`);
     return;
   }
-  const connection = { url: URL };
+  const connection = connectionOf(REDIS_URL);
   const keyring = Keyring.generate('HS256');
   const jobOpts = { removeOnComplete: true, removeOnFail: false };
   const prefix = `sealq-bench:${process.pid}:${randomBytes(4).toString('hex')}:`;
@@ -121,7 +132,7 @@ export async function run(h: Harness): Promise<void> {
 
   const sealed = async (name: string, onDone: () => void): Promise<Variant> => {
     const queue = sealedQueue(new Queue(name, { connection, defaultJobOptions: jobOpts }), { keyring });
-    const replay = new RedisReplayStore({ redis: URL, prefix });
+    const replay = new RedisReplayStore({ redis: REDIS_URL, prefix });
     const worker = new Worker(name, sealedProcessor(async () => undefined, { keyring, replay }), { connection, concurrency: CONCURRENCY });
     worker.on('completed', onDone);
     return {
@@ -143,6 +154,6 @@ export async function run(h: Harness): Promise<void> {
     ]);
     h.ratio('BullMQ sealed / plain jobs/s', c.ratio('sealed HS256 + Redis replay store', 'plain BullMQ'), { atLeast: 0.85 });
   } finally {
-    await deleteByPrefix(URL, prefix);
+    await deleteByPrefix(REDIS_URL, prefix);
   }
 }
