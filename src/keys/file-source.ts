@@ -5,29 +5,13 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { parseDuration } from '../duration.js';
 import { InvalidKeyringError, SealqError } from '../errors.js';
+import { fsReason } from '../fs-errors.js';
 import { Keyring } from './keyring.js';
 import { consoleLogger, describe, holdsSecrets, KeyringSourceError } from './sources.js';
 import type { RefreshableKeyringSource, SourceLogger } from './sources.js';
 
 // A keyring of the maximum 1000 RSA keys is a few MB; anything far larger is not a keyring.
 const MAX_KEYRING_BYTES = 16 * 1024 * 1024;
-
-const REASONS: Record<string, string> = {
-  ENOENT: 'no such file',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EISDIR: 'it is a directory',
-  ENOTDIR: 'a part of the path is not a directory',
-  ELOOP: 'too many symbolic links',
-  EEXIST: 'it already exists',
-  ENOSPC: 'no space left on the device',
-  EROFS: 'read-only file system',
-};
-
-function fsReason(e: unknown): string {
-  const code = (e as { code?: unknown }).code;
-  return typeof code === 'string' ? (REASONS[code] ?? code) : 'unknown error';
-}
 
 /** A warning when a file holding secrets can be read by group or others; undefined when fine. */
 export function fileModeWarning(path: string, mode: number): string | undefined {
@@ -58,7 +42,7 @@ function loadSync(path: string, options: ReadKeyringFileOptions): { keyring: Key
   try {
     st = statSync(path);
     if (st.isDirectory()) throw Object.assign(new Error(), { code: 'EISDIR' });
-    if (st.size > MAX_KEYRING_BYTES) throw new KeyringSourceError(`keyring file ${JSON.stringify(path)} is ${st.size} bytes, larger than any keyring: is it the right file?`);
+    if (st.size > MAX_KEYRING_BYTES) throw new KeyringSourceError(`keyring file ${JSON.stringify(path)} is ${st.size} bytes, larger than any keyring (${MAX_KEYRING_BYTES}): is it the right file?`);
     data = readFileSync(path);
   } catch (e) {
     if (e instanceof SealqError) throw e;

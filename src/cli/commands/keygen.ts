@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ALGS, isAlg } from '../../crypto/algorithms.js';
+import { fsReason } from '../../fs-errors.js';
 import { Keyring } from '../../keys/keyring.js';
 import { parseFlags } from '../args.js';
 import { EXIT_OK, UsageError } from '../command.js';
@@ -23,11 +24,9 @@ Options:
 The output holds secret key material: keep it in a file only you can read, or a secret manager.
 `;
 
-const REASONS: Record<string, string> = { ENOENT: 'the directory does not exist', EACCES: 'permission denied', EPERM: 'permission denied', EISDIR: 'it is a directory', ENOTDIR: 'a part of the path is not a directory' };
-
 function cannotWrite(file: string, e: unknown): never {
-  const code = (e as { code?: unknown }).code;
-  throw new UsageError(`cannot write ${JSON.stringify(file)}: ${typeof code === 'string' ? (REASONS[code] ?? code) : 'unknown error'}`);
+  // Creating a file, ENOENT means its directory is missing.
+  throw new UsageError(`cannot write ${JSON.stringify(file)}: ${fsReason(e, { ENOENT: 'the directory does not exist' })}`);
 }
 
 function writeNew(path: string, text: string): void {
