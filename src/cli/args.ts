@@ -11,8 +11,18 @@ export type FlagValues<O extends FlagSpec> = { [K in keyof O]?: O[K] extends { m
 
 /** Strict flag parsing: an unknown flag, a missing value or a stray argument is a UsageError (exit 2). */
 export function parseFlags<const O extends FlagSpec>(args: string[], options: O): FlagValues<O> {
+  return strict(args, options, false).values;
+}
+
+/** parseFlags for commands with subcommands or operands: the flags, and the other arguments in order. */
+export function parseFlagsAndPositionals<const O extends FlagSpec>(args: string[], options: O): { values: FlagValues<O>; positionals: string[] } {
+  return strict(args, options, true);
+}
+
+function strict<O extends FlagSpec>(args: string[], options: O, allowPositionals: boolean): { values: FlagValues<O>; positionals: string[] } {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as FlagValues<O>;
+    const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals });
+    return { values: values as FlagValues<O>, positionals };
   } catch (e) {
     // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes; their messages name the flag.
     const code = (e as { code?: unknown }).code;

@@ -1,12 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import type { ParseArgsConfig } from 'node:util';
 import { KeyUsage } from '../../audit-log.js';
 import type { KeyUsageStats } from '../../audit-log.js';
 import { ALGS, isAlg } from '../../crypto/algorithms.js';
 import type { Alg } from '../../crypto/algorithms.js';
-import { parseDuration } from '../../duration.js';
-import { InvalidArgumentError } from '../../errors.js';
+import { fsReason } from '../../fs-errors.js';
 import { updateKeyringFileSync, writeFileAtomicSync, keyringFileText } from '../../keys/file-source.js';
 import { Keyring } from '../../keys/keyring.js';
 import type { KeyPolicy } from '../../keys/policy.js';
@@ -14,6 +11,8 @@ import { addKey, promoteKey, removeKey, retireKey, revokeKey, rotationState, Rot
 import type { RotationOptions } from '../../keys/rotation.js';
 import type { SourceLogger } from '../../keys/sources.js';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_AGE_MS } from '../../open.js';
+import { durationFlag, parseFlagsAndPositionals } from '../args.js';
+import type { FlagSpec, FlagValues } from '../args.js';
 import { EXIT_OK, UsageError } from '../command.js';
 import type { Command, Io } from '../command.js';
 import { loadKeyring } from '../keyring-source.js';
@@ -83,7 +82,7 @@ const OPTIONS = {
   force: { type: 'boolean' },
   json: { type: 'boolean' },
   usage: { type: 'string' },
-} as const satisfies NonNullable<ParseArgsConfig['options']>;
+} as const satisfies FlagSpec;
 
 /** Which flags each subcommand takes: anything else is a usage error, not silently ignored. */
 const ALLOWED: Record<Sub, ReadonlyArray<keyof typeof OPTIONS>> = {
@@ -95,27 +94,7 @@ const ALLOWED: Record<Sub, ReadonlyArray<keyof typeof OPTIONS>> = {
   remove: ['keyring', 'max-validity', 'clock-skew', 'force'],
 };
 
-function parse(args: string[]) {
-  try {
-    return parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: true });
-  } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
-      throw new UsageError((e as Error).message.replace(/\. To specify a positional argument starting with a '-'.*$/s, ''));
-    }
-    throw e;
-  }
-}
-
-function duration(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  try {
-    return parseDuration(v, `--${flag}`);
-  } catch (e) {
-    if (e instanceof InvalidArgumentError) throw new UsageError(e.message);
-    throw e;
-  }
-}
+type Values = FlagValues<typeof OPTIONS>;
 
 const when = (t: number | undefined): string => (t === undefined ? '-' : new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z'));
 
@@ -134,13 +113,14 @@ function readUsage(file: string): Map<string, KeyUsageStats> {
   try {
     doc = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    const c = (e as { code?: unknown }).code;
-    throw new UsageError(`cannot read usage file ${JSON.stringify(file)}: ${typeof c === 'string' ? c : 'not JSON'}`);
+    // fs errors carry a code; a JSON syntax error does not.
+    const why = typeof (e as { code?: unknown }).code === 'string' ? fsReason(e) : 'not JSON';
+    throw new UsageError(`cannot read usage file ${JSON.stringify(file)}: ${why}`);
   }
   return new Map(KeyUsage.fromJSON(doc).all().map((s) => [s.kid, s]));
 }
 
-async function list(v: ReturnType<typeof parse>['values'], io: Io, rot: RotationOptions): Promise<number> {
+async function list(v: Values, io: Io, rot: RotationOptions): Promise<number> {
   const keyring = await loadKeyring(v.keyring, io.env);
   const usage = v.usage === undefined ? undefined : readUsage(v.usage);
   const states = new Map(rotationState(keyring, rot).map((s) => [s.kid, s]));
@@ -171,7 +151,7 @@ async function list(v: ReturnType<typeof parse>['values'], io: Io, rot: Rotation
   return EXIT_OK;
 }
 
-function policyFrom(v: ReturnType<typeof parse>['values']): KeyPolicy | undefined {
+function policyFrom(v: Values): KeyPolicy | undefined {
   const ctx = v['allow-ctx'];
   const typ = v['allow-type'];
   if (ctx === undefined && typ === undefined) return undefined;
@@ -191,7 +171,7 @@ export const keyCommand: Command = {
   summary: 'rotate keys in a keyring file: list, add, promote, retire, revoke, remove',
   help,
   async run(args: string[], io: Io): Promise<number> {
-    const { values: v, positionals } = parse(args);
+    const { values: v, positionals } = parseFlagsAndPositionals(args, OPTIONS);
     const [sub, kid, ...extra] = positionals;
     if (sub === undefined) throw new UsageError(`missing subcommand: one of ${SUBS.join(', ')}`);
     if (!SUBS.includes(sub as Sub)) throw new UsageError(`unknown subcommand ${JSON.stringify(sub.slice(0, 40))}: use one of ${SUBS.join(', ')}`);
@@ -204,9 +184,9 @@ export const keyCommand: Command = {
     if ((!needsKid && kid !== undefined) || extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify((needsKid ? extra[0] : kid)!.slice(0, 40))}`);
 
     const rot: RotationOptions = { force: v.force === true };
-    const pd = duration(v['publish-delay'], 'publish-delay');
-    const mv = duration(v['max-validity'], 'max-validity');
-    const cs = duration(v['clock-skew'], 'clock-skew');
+    const pd = durationFlag(v['publish-delay'], 'publish-delay');
+    const mv = durationFlag(v['max-validity'], 'max-validity');
+    const cs = durationFlag(v['clock-skew'], 'clock-skew');
     if (pd !== undefined) rot.publishDelay = pd;
     if (mv !== undefined) rot.maxMessageValidity = mv;
     if (cs !== undefined) rot.clockSkew = cs;

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import type { ParseArgsConfig } from 'node:util';
+import { fsReason } from '../../fs-errors.js';
 import { exportEncryptedKeyring, importEncryptedKeyring, MIN_PASSPHRASE_LENGTH, readBackupInfo } from '../../keys/backup.js';
 import { keyringFileText, writeFileAtomicSync } from '../../keys/file-source.js';
+import { parseFlagsAndPositionals } from '../args.js';
+import type { FlagSpec, FlagValues } from '../args.js';
 import { EXIT_OK, UsageError } from '../command.js';
 import type { Command, Io } from '../command.js';
 import { loadKeyring } from '../keyring-source.js';
@@ -53,7 +54,7 @@ const OPTIONS = {
   force: { type: 'boolean' },
   'passphrase-file': { type: 'string' },
   passphrase: { type: 'string' },
-} as const satisfies NonNullable<ParseArgsConfig['options']>;
+} as const satisfies FlagSpec;
 
 const ALLOWED: Record<Sub, ReadonlyArray<keyof typeof OPTIONS>> = {
   export: ['encrypt', 'keyring', 'out', 'force', 'passphrase-file', 'passphrase'],
@@ -64,24 +65,9 @@ const ALLOWED: Record<Sub, ReadonlyArray<keyof typeof OPTIONS>> = {
 // A backup of 1000 RSA keys is a few MB.
 const MAX_BACKUP_BYTES = 32 * 1024 * 1024;
 
-function parse(args: string[]) {
-  try {
-    return parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: true });
-  } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
-      throw new UsageError((e as Error).message.replace(/\. To specify a positional argument starting with a '-'.*$/s, ''));
-    }
-    throw e;
-  }
-}
+type Values = FlagValues<typeof OPTIONS>;
 
-function fsWhy(e: unknown): string {
-  const c = (e as { code?: unknown }).code;
-  return c === 'ENOENT' ? 'no such file' : c === 'EACCES' || c === 'EPERM' ? 'permission denied' : typeof c === 'string' ? c : 'unreadable';
-}
-
-function passphrase(v: ReturnType<typeof parse>['values'], io: Io): string {
+function passphrase(v: Values, io: Io): string {
   if (v.passphrase !== undefined) {
     throw new UsageError(`--passphrase is not accepted: a passphrase on the command line lands in shell history and the process list. Put it in the ${PASSPHRASE_ENV} environment variable or a file for --passphrase-file`);
   }
@@ -93,7 +79,7 @@ function passphrase(v: ReturnType<typeof parse>['values'], io: Io): string {
       text = readFileSync(file, 'utf8');
     } catch (e) {
       if (e instanceof UsageError) throw e;
-      throw new UsageError(`cannot read --passphrase-file ${JSON.stringify(file)}: ${fsWhy(e)}`);
+      throw new UsageError(`cannot read --passphrase-file ${JSON.stringify(file)}: ${fsReason(e)}`);
     }
     const line = text.split(/\r?\n/, 1)[0] ?? '';
     if (line === '') throw new UsageError(`--passphrase-file ${JSON.stringify(file)} is empty: its first line is the passphrase`);
@@ -104,14 +90,14 @@ function passphrase(v: ReturnType<typeof parse>['values'], io: Io): string {
   return env;
 }
 
-async function readBackup(v: ReturnType<typeof parse>['values'], io: Io): Promise<Buffer> {
+async function readBackup(v: Values, io: Io): Promise<Buffer> {
   if (v.in !== undefined) {
     try {
       if (statSync(v.in).size > MAX_BACKUP_BYTES) throw new UsageError(`${JSON.stringify(v.in)} is larger than any keyring backup`);
       return readFileSync(v.in);
     } catch (e) {
       if (e instanceof UsageError) throw e;
-      throw new UsageError(`cannot read backup ${JSON.stringify(v.in)}: ${fsWhy(e)}`);
+      throw new UsageError(`cannot read backup ${JSON.stringify(v.in)}: ${fsReason(e)}`);
     }
   }
   const { data, overLimit } = await readBounded(io.stdin, MAX_BACKUP_BYTES);
@@ -120,7 +106,7 @@ async function readBackup(v: ReturnType<typeof parse>['values'], io: Io): Promis
   return data;
 }
 
-async function output(v: ReturnType<typeof parse>['values'], io: Io, text: string, what: string): Promise<void> {
+async function output(v: Values, io: Io, text: string, what: string): Promise<void> {
   if (v.out === undefined) {
     if (v.force === true) throw new UsageError('--force only applies with --out');
     await writeAll(io.stdout, text);
@@ -137,7 +123,7 @@ export const keyringCommand: Command = {
   summary: 'encrypted keyring backups: export --encrypt, import, info',
   help,
   async run(args: string[], io: Io): Promise<number> {
-    const { values: v, positionals } = parse(args);
+    const { values: v, positionals } = parseFlagsAndPositionals(args, OPTIONS);
     const [sub, ...extra] = positionals;
     if (sub === undefined) throw new UsageError(`missing subcommand: one of ${SUBS.join(', ')}`);
     if (!SUBS.includes(sub as Sub)) throw new UsageError(`unknown subcommand ${JSON.stringify(sub.slice(0, 40))}: use one of ${SUBS.join(', ')}`);
