@@ -2,7 +2,6 @@
 // child process. `npm test` builds first; running this file alone needs `npm run build` before.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -10,6 +9,7 @@ import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { needBroker, uniqueName } from '../helpers/brokers.js';
+import { deleteMatching, freePort } from '../helpers/redis.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 const env: Record<string, string> = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => !k.startsWith('SEALQ_') && v !== undefined)) as Record<string, string>;
@@ -38,12 +38,7 @@ async function setup(t: TestContext): Promise<{ keyring: string; ctx: string }> 
     const raw = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     raw.on('error', () => undefined);
     try {
-      let cursor = '0';
-      do {
-        const [next, keys] = await raw.scan(cursor, 'MATCH', `sealq:r:{${ctx.length}:${ctx}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await raw.unlink(...keys);
-      } while (cursor !== '0');
+      await deleteMatching(raw, `sealq:r:{${ctx.length}:${ctx}:*`);
     } catch {
       // Redis was not there: nothing to remove.
     } finally {
@@ -53,17 +48,6 @@ async function setup(t: TestContext): Promise<{ keyring: string; ctx: string }> 
   const r = await sealq(['keygen', '--alg', 'HS256', '--out', keyring]);
   assert.equal(r.code, 0, r.stderr);
   return { keyring, ctx };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 describe('sealq open --replay redis://', () => {

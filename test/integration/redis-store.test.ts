@@ -1,10 +1,8 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
@@ -13,24 +11,16 @@ import { Cluster, Redis } from 'ioredis';
 import { Keyring, openAndClaim, openOnce, seal } from '../../src/index.js';
 import { RedisReplayStore } from '../../src/replay/redis.js';
 import { needBroker, uniqueName } from '../helpers/brokers.js';
+import { deleteMatching, freePort, startRedisServer } from '../helpers/redis.js';
 
 const URL = 'redis://127.0.0.1:6379';
-
-async function deleteByPrefix(r: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await r.unlink(...keys);
-  } while (cursor !== '0');
-}
 
 /** A raw client and a fresh prefix, both cleaned up after the test. */
 function setup(t: TestContext): { raw: Redis; prefix: string } {
   const raw = new Redis(URL);
   const prefix = `${uniqueName('sealq-test-store')}:`;
   t.after(async () => {
-    await deleteByPrefix(raw, prefix);
+    await deleteMatching(raw, `${prefix}*`);
     raw.disconnect();
   });
   return { raw, prefix };
@@ -44,50 +34,13 @@ function store(t: TestContext, prefix: string, extra: Partial<ConstructorParamet
 
 const key = (id: string, ctx = 'orders') => ({ ctx, id });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Our own redis-server on a free port, so pausing it never disturbs the shared one. */
-async function ownRedis(t: TestContext, extra: string[] = []): Promise<{ port: number; proc: ChildProcess }> {
-  const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...extra], { stdio: 'ignore' });
-  t.after(() => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGCONT');
-      proc.kill('SIGKILL');
-    }
-  });
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => undefined);
-  for (let i = 0; ; i++) {
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      return { port, proc };
-    } catch (e) {
-      probe.disconnect();
-      if (i >= 100) throw new Error(`redis-server on port ${port} did not start: ${(e as Error).message}`);
-      await sleep(50);
-    }
-  }
-}
-
 /** Our own three-master Redis Cluster. */
 async function ownCluster(t: TestContext): Promise<number[]> {
   const dir = await mkdtemp(join(tmpdir(), 'sealq-cluster-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const ports: number[] = [];
   for (let i = 0; i < 3; i++) {
-    const { port } = await ownRedis(t, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${i}.conf`, '--dir', dir]);
+    const { port } = await startRedisServer(t, { args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${i}.conf`, '--dir', dir] });
     ports.push(port);
   }
   await promisify(execFile)('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
@@ -286,8 +239,8 @@ describe('RedisReplayStore', () => {
   });
 
   test('fails closed when Redis stops answering (paused server), works again once it answers', async (t) => {
-    const { port, proc } = await ownRedis(t);
-    const url = `redis://127.0.0.1:${port}`;
+    // Our own server: pausing it never disturbs the shared one.
+    const { url, proc } = await startRedisServer(t);
     const s = new RedisReplayStore({ redis: url, timeout: 300 });
     t.after(() => s.close());
     assert.equal((await s.claim(key('before'), 30_000, 60_000)).status, 'claimed');

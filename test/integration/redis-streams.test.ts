@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
@@ -9,6 +8,7 @@ import { RedisReplayStore } from '../../src/replay/redis.js';
 import { SealedStreamConsumer, parseDeadLetter, xaddSealed } from '../../src/adapters/redis-streams/index.js';
 import type { DeadLetter, SealedStreamConsumerOptions, StreamMessage } from '../../src/adapters/redis-streams/index.js';
 import { needBroker, uniqueName } from '../helpers/brokers.js';
+import { deleteMatching, freePort } from '../helpers/redis.js';
 
 const URL = 'redis://127.0.0.1:6379';
 
@@ -36,12 +36,7 @@ function setup(t: TestContext): Env {
     for (const c of clients) c.disconnect();
     await replay.close();
     await raw.del(stream, `${stream}:dead`);
-    let cursor = '0';
-    do {
-      const [next, keys] = await raw.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await raw.unlink(...keys);
-    } while (cursor !== '0');
+    await deleteMatching(raw, `${prefix}*`);
     raw.disconnect();
   });
   return {
@@ -87,17 +82,6 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, lim
 async function pendingCount(raw: Redis, stream: string, group: string): Promise<number> {
   const summary = (await raw.xpending(stream, group)) as [number, ...unknown[]];
   return Number(summary[0]);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 describe('Redis Streams adapter', () => {
