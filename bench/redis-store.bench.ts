@@ -10,47 +10,19 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { RedisReplayStore } from 'sealq/redis';
 import type { Harness } from './harness.js';
+import { deleteByPrefix, needRedis, REDIS_URL } from './redis-util.js';
 
-const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const BATCH = 10_000;
 const LEASE_MS = 30_000;
 const RETAIN_MS = 600_000;
 
-async function reachable(url: string): Promise<boolean> {
-  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    await r.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
-
-async function deleteByPrefix(r: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let n = 0;
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) n += await r.unlink(...keys);
-  } while (cursor !== '0');
-  return n;
-}
-
 export async function run(h: Harness): Promise<void> {
   h.section('Redis replay store', `Claims of fresh message ids, ${BATCH.toLocaleString('en-US')} issued at once per batch, against raw pipelined SET NX PX of the same count.`);
-  if (!(await reachable(URL))) {
-    h.skip(`Redis is not reachable at ${URL.replace(/\/\/[^@/]*@/, '//')}`);
-    return;
-  }
+  if (!(await needRedis(h))) return;
   const total = h.quick ? 20_000 : 100_000;
   const prefix = `sealq-bench:${process.pid}:${randomBytes(4).toString('hex')}:`;
-  const store = new RedisReplayStore({ redis: URL, prefix: `${prefix}store:` });
-  const raw = new Redis(URL);
+  const store = new RedisReplayStore({ redis: REDIS_URL, prefix: `${prefix}store:` });
+  const raw = new Redis(REDIS_URL);
   const ids = Array.from({ length: total }, () => randomBytes(16).toString('base64url'));
   let round = 0;
   try {
