@@ -51,3 +51,19 @@ export function durationFlag(value: string | undefined, flag: string): number | 
     throw e;
   }
 }
+
+/**
+ * The subcommand of `sealq COMMAND SUB ...` (its first operand), for a command whose `flags` table
+ * lists the flags each subcommand takes, in the order help shows them. A missing or unknown
+ * subcommand, or a given flag the subcommand does not take, is a usage error, never ignored.
+ */
+export function subcommand<S extends string>(command: string, sub: string | undefined, given: object, flags: Readonly<Record<S, readonly string[]>>): S {
+  const subs = Object.keys(flags) as S[];
+  if (sub === undefined) throw new UsageError(`missing subcommand: one of ${subs.join(', ')}`);
+  if (!subs.includes(sub as S)) throw new UsageError(`unknown subcommand ${JSON.stringify(sub.slice(0, 40))}: use one of ${subs.join(', ')}`);
+  const s = sub as S;
+  for (const flag of Object.keys(given)) {
+    if (!flags[s].includes(flag)) throw new UsageError(`--${flag} does not apply to "sealq ${command} ${s}"`);
+  }
+  return s;
+}

@@ -11,7 +11,7 @@ import { addKey, promoteKey, removeKey, retireKey, revokeKey, rotationState, Rot
 import type { RotationOptions } from '../../keys/rotation.js';
 import type { SourceLogger } from '../../keys/sources.js';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_AGE_MS } from '../../open.js';
-import { durationFlag, parseFlagsAndPositionals } from '../args.js';
+import { durationFlag, parseFlagsAndPositionals, subcommand } from '../args.js';
 import type { FlagSpec, FlagValues } from '../args.js';
 import { EXIT_OK, UsageError } from '../command.js';
 import type { Command, Io } from '../command.js';
@@ -67,7 +67,6 @@ becomes safe. Durations: 30s, 5m, 2h, 7d.
 `;
 
 type Sub = 'list' | 'add' | 'promote' | 'retire' | 'revoke' | 'remove';
-const SUBS: readonly Sub[] = ['list', 'add', 'promote', 'retire', 'revoke', 'remove'];
 
 const OPTIONS = {
   keyring: { type: 'string' },
@@ -173,12 +172,7 @@ export const keyCommand: Command = {
   async run(args: string[], io: Io): Promise<number> {
     const { values: v, positionals } = parseFlagsAndPositionals(args, OPTIONS);
     const [sub, kid, ...extra] = positionals;
-    if (sub === undefined) throw new UsageError(`missing subcommand: one of ${SUBS.join(', ')}`);
-    if (!SUBS.includes(sub as Sub)) throw new UsageError(`unknown subcommand ${JSON.stringify(sub.slice(0, 40))}: use one of ${SUBS.join(', ')}`);
-    const s = sub as Sub;
-    for (const flag of Object.keys(v)) {
-      if (!ALLOWED[s].includes(flag as keyof typeof OPTIONS)) throw new UsageError(`--${flag} does not apply to "sealq key ${s}"`);
-    }
+    const s = subcommand('key', sub, v, ALLOWED);
     const needsKid = s !== 'list' && s !== 'add';
     if (needsKid && (kid === undefined || kid === '')) throw new UsageError(`missing KID: sealq key ${s} KID --keyring FILE (see sealq key list)`);
     if ((!needsKid && kid !== undefined) || extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify((needsKid ? extra[0] : kid)!.slice(0, 40))}`);

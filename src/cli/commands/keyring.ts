@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fsReason } from '../../fs-errors.js';
 import { exportEncryptedKeyring, importEncryptedKeyring, MIN_PASSPHRASE_LENGTH, readBackupInfo } from '../../keys/backup.js';
 import { keyringFileText, writeFileAtomicSync } from '../../keys/file-source.js';
-import { parseFlagsAndPositionals } from '../args.js';
+import { parseFlagsAndPositionals, subcommand } from '../args.js';
 import type { FlagSpec, FlagValues } from '../args.js';
 import { EXIT_OK, UsageError } from '../command.js';
 import type { Command, Io } from '../command.js';
@@ -44,7 +44,6 @@ ERR_BACKUP_TAMPERED, something that is not a backup with ERR_BACKUP_MALFORMED (a
 `;
 
 type Sub = 'export' | 'import' | 'info';
-const SUBS: readonly Sub[] = ['export', 'import', 'info'];
 
 const OPTIONS = {
   encrypt: { type: 'boolean' },
@@ -125,13 +124,8 @@ export const keyringCommand: Command = {
   async run(args: string[], io: Io): Promise<number> {
     const { values: v, positionals } = parseFlagsAndPositionals(args, OPTIONS);
     const [sub, ...extra] = positionals;
-    if (sub === undefined) throw new UsageError(`missing subcommand: one of ${SUBS.join(', ')}`);
-    if (!SUBS.includes(sub as Sub)) throw new UsageError(`unknown subcommand ${JSON.stringify(sub.slice(0, 40))}: use one of ${SUBS.join(', ')}`);
+    const s = subcommand('keyring', sub, v, ALLOWED);
     if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0]!.slice(0, 40))}`);
-    const s = sub as Sub;
-    for (const flag of Object.keys(v)) {
-      if (!ALLOWED[s].includes(flag as keyof typeof OPTIONS)) throw new UsageError(`--${flag} does not apply to "sealq keyring ${s}"`);
-    }
 
     if (s === 'export') {
       if (v.encrypt !== true) throw new UsageError('export needs --encrypt (a backup is always encrypted; for the public keys use: sealq public)');
