@@ -50,9 +50,13 @@ function asciiBase64url(s: string): boolean {
 function b64(s: string, what: string, max: number): Buffer {
   if (s.length === 0) malformed(`${what} is empty`);
   if (s.length > Math.ceil((max * 4) / 3)) malformed(`${what} is larger than ${max} bytes`);
-  const buf = Buffer.from(s, 'base64url');
   const r = s.length & 3;
-  if (r === 1 || buf.length !== (s.length >> 2) * 3 + (r === 0 ? 0 : r - 1)) malformed(`${what} is not canonical base64url`);
+  if (r === 1) malformed(`${what} is not canonical base64url`);
+  // Decoding into a buffer of the size the length implies skips Buffer.from's sizing pass; a
+  // character the decoder skipped shows as a short write (the unfilled rest is never exposed).
+  const n = (s.length >> 2) * 3 + (r === 0 ? 0 : r - 1);
+  const buf = Buffer.allocUnsafe(n);
+  if (buf.write(s, 0, n, 'base64url') !== n) malformed(`${what} is not canonical base64url`);
   if (r !== 0 && ((B64[s.charCodeAt(s.length - 1)] ?? -1) & (r === 2 ? 15 : 3)) !== 0) malformed(`${what} is not canonical base64url`);
   return buf;
 }
