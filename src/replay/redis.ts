@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Command, Redis } from 'ioredis';
 import type { Cluster, RedisOptions } from 'ioredis';
 import { parseDuration } from '../duration.js';
 import { randomId } from '../envelope/id.js';
@@ -15,9 +15,10 @@ import type { ClaimOutcome, ReplayKey, ReplayStore } from './store.js';
  * whole (ctx, id) pair is the hash tag, so on Redis Cluster every message key hashes to its own
  * slot (an even spread), and the prefix can carry no tag of its own.
  *
- * Operations issued before the event loop turns are sent together: on a standalone Redis as a
- * few script calls of up to `batch` operations each, on Cluster as one script call per operation
- * (ioredis groups those per node when the client auto-pipelines).
+ * Operations issued before the event loop turns are sent together: on a standalone Redis as
+ * script calls of up to `batch` operations each (usually one), written straight to the
+ * connection; on Cluster as one script call per operation (ioredis groups those per node when the
+ * client auto-pipelines).
  */
 
 export type RedisClient = Redis | Cluster;
@@ -68,7 +69,9 @@ const WHAT: Record<ScriptOp, string> = { c: 'claim the message', d: 'mark the me
 const isClient = (v: unknown): v is RedisClient =>
   typeof v === 'object' && v !== null && typeof (v as { defineCommand?: unknown }).defineCommand === 'function' && typeof (v as { pipeline?: unknown }).pipeline === 'function';
 
-const escapeTag = (s: string): string => (/[{}%]/.test(s) ? s.replace(/[{}%]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase()) : s);
+const TAG_CHAR = /[{}%]/;
+const TAG_CHARS = /[{}%]/g;
+const escapeTag = (s: string): string => (TAG_CHAR.test(s) ? s.replace(TAG_CHARS, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase()) : s);
 
 /** Only the error's message, shortened: ioredis messages name host and port, never a password. */
 const why = (e: unknown): string => String((e as Error)?.message ?? e).slice(0, 200);
@@ -80,16 +83,18 @@ function positiveMs(v: number, what: string): number {
   return Math.ceil(v);
 }
 
-/** KEYS first, then op, value, ms per key (the script's ARGV layout). */
-function scriptArgs(chunk: readonly Op[]): Array<string | number> {
+/** EVALSHA / EVAL arguments: the script (or its SHA), numkeys, KEYS, then op, value, ms per key (the script's ARGV layout). */
+function scriptArgs(chunk: readonly Op[], script: string): Array<string | number> {
   const n = chunk.length;
-  const args: Array<string | number> = new Array(n * 4);
+  const args: Array<string | number> = new Array(2 + n * 4);
+  args[0] = script;
+  args[1] = n;
   for (let i = 0; i < n; i++) {
     const o = chunk[i]!;
-    args[i] = o.key;
-    args[n + 3 * i] = o.op;
-    args[n + 3 * i + 1] = o.value;
-    args[n + 3 * i + 2] = o.ms;
+    args[2 + i] = o.key;
+    args[2 + n + 3 * i] = o.op;
+    args[2 + n + 3 * i + 1] = o.value;
+    args[2 + n + 3 * i + 2] = o.ms;
   }
   return args;
 }
@@ -108,7 +113,10 @@ function settle(op: Op, err: Error | undefined, value?: number): void {
  * (retryable), and the message is not processed.
  */
 export class RedisReplayStore implements ReplayStore {
-  /** The ioredis client the store talks through. */
+  /**
+   * The ioredis client the store talks through. One the store created queues nothing while
+   * disconnected (`enableOfflineQueue: false`): wait for its `ready` event before using it yourself.
+   */
   readonly client: RedisClient;
   readonly prefix: string;
   readonly #owned: boolean;
@@ -121,6 +129,13 @@ export class RedisReplayStore implements ReplayStore {
   #queue: Op[] = [];
   #scheduled = false;
   readonly #inflight = new Set<Promise<void>>();
+  #readyWait: Promise<void> | undefined;
+  // Lease tokens only need to be unique (they tell this claim from any other, and anyone who can
+  // read Redis sees them anyway): 128 random bits per store and a counter.
+  readonly #tokenBase = randomId() + '.';
+  #tokens = 0;
+  #lastCtx: string | undefined;
+  #ctxPart = '';
 
   constructor(options: RedisReplayStoreOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('RedisReplayStore options must be an object');
@@ -140,9 +155,11 @@ export class RedisReplayStore implements ReplayStore {
       this.#owned = false;
     } else {
       const ours: RedisOptions = {
-        enableAutoPipelining: true,
-        // Queued commands fail after one reconnection attempt instead of twenty; the timeout
-        // bounds every call anyway.
+        // Nothing is held back while disconnected: an operation that already failed (timed out
+        // during an outage) must never reach Redis later, after a reconnect, and leave a lease
+        // nobody holds. The store itself waits for the connection, within the timeout.
+        enableOfflineQueue: false,
+        autoResendUnfulfilledCommands: false,
         maxRetriesPerRequest: 1,
         // A connection that stops answering (a paused server, a lost route) is dropped and redialled.
         socketTimeout: Math.max(10_000, 5 * this.#timeout),
@@ -174,12 +191,18 @@ export class RedisReplayStore implements ReplayStore {
 
   /** The Redis key that remembers (ctx, id). */
   keyOf(key: ReplayKey): string {
-    return `${this.prefix}{${escapeTag(`${key.ctx.length}:${key.ctx}:${key.id}`)}}`;
+    // Escaping is per character, so ctx and id are escaped apart; the ctx part (a queue name,
+    // the same for most calls) is kept from the last call.
+    if (key.ctx !== this.#lastCtx) {
+      this.#lastCtx = key.ctx;
+      this.#ctxPart = `${this.prefix}{${key.ctx.length}:${escapeTag(key.ctx)}:`;
+    }
+    return `${this.#ctxPart}${escapeTag(key.id)}}`;
   }
 
   async claim(key: ReplayKey, leaseMs: number, retainMs: number): Promise<ClaimOutcome> {
     positiveMs(retainMs, 'retainMs');
-    const token = randomId();
+    const token = this.#tokenBase + (++this.#tokens).toString(36);
     const r = await this.#call('c', key, 'l' + token, positiveMs(leaseMs, 'leaseMs'));
     if (r === 0) return { status: 'claimed', token };
     return r === 2 ? { status: 'in-flight' } : { status: 'completed' };
@@ -202,6 +225,11 @@ export class RedisReplayStore implements ReplayStore {
    * policy that may drop remembered ids before they expire). Empty when all is well.
    */
   async checkServer(): Promise<string[]> {
+    if (this.#owned && this.client.status !== 'ready') {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#ready(), new Promise((resolve) => (timer = setTimeout(resolve, this.#timeout)))]);
+      clearTimeout(timer);
+    }
     const info = String(await this.client.info('memory'));
     const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
     if (policy === undefined || policy === 'noeviction') return [];
@@ -236,11 +264,15 @@ export class RedisReplayStore implements ReplayStore {
     const ops = this.#queue;
     this.#queue = [];
     this.#scheduled = false;
-    // One timer for the whole flush: it bounds every operation in it, retries included.
+    // One timer for the whole flush: it bounds every operation in it, waiting for a connection
+    // and retries included.
+    let expired!: () => void;
+    const deadline = new Promise<void>((resolve) => (expired = resolve));
     const timer = setTimeout(() => {
       for (const op of ops) if (!op.settled) settle(op, this.#timedOut(op));
+      expired();
     }, this.#timeout);
-    const sent = this.#send(ops, false).then(
+    const sent = this.#dispatch(ops, deadline).then(
       () => clearTimeout(timer),
       (e: unknown) => {
         clearTimeout(timer);
@@ -251,6 +283,40 @@ export class RedisReplayStore implements ReplayStore {
     void sent.finally(() => this.#inflight.delete(sent));
   };
 
+  async #dispatch(ops: Op[], deadline: Promise<void>): Promise<void> {
+    if (this.#owned && this.client.status !== 'ready') {
+      // Our client queues nothing while disconnected (see the constructor): wait for it here,
+      // within the timeout, and send only what has not failed meanwhile.
+      await Promise.race([this.#ready(), deadline]);
+      ops = ops.filter((op) => !op.settled);
+      if (ops.length === 0) return;
+    }
+    if (this.#cluster) {
+      await Promise.all(ops.map((op) => this.#sendOne(op)));
+      return;
+    }
+    const size = this.#batch;
+    if (ops.length <= size) return this.#sendChunk(ops, false);
+    const chunks: Array<Promise<void>> = [];
+    for (let i = 0; i < ops.length; i += size) chunks.push(this.#sendChunk(ops.slice(i, i + size), false));
+    await Promise.all(chunks);
+  }
+
+  /** Resolves once the client is ready (or has ended for good, when sending fails by itself). */
+  #ready(): Promise<void> {
+    if (this.client.status === 'wait') this.client.connect().catch(() => undefined); // lazyConnect
+    return (this.#readyWait ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.client.off('ready', done);
+        this.client.off('end', done);
+        this.#readyWait = undefined;
+        resolve();
+      };
+      this.client.on('ready', done);
+      this.client.on('end', done);
+    }));
+  }
+
   #failed(op: Op, e: unknown): ReplayStoreUnavailableError {
     // ioredis reports an unreachable server as "max retries per request": say what happened instead.
     const reason = /max retries per request|Connection is closed/i.test(why(e)) && this.#lastError !== undefined ? `Redis is not reachable (${this.#lastError})` : why(e);
@@ -260,13 +326,6 @@ export class RedisReplayStore implements ReplayStore {
   #timedOut(op: Op): ReplayStoreUnavailableError {
     const last = this.#lastError === undefined ? '' : ` (last connection error: ${this.#lastError})`;
     return new ReplayStoreUnavailableError(`Redis replay store did not ${WHAT[op.op]} within ${this.#timeout} ms${last}; nothing was marked, the message can be retried`);
-  }
-
-  #chunks(ops: Op[]): Op[][] {
-    const size = this.#cluster ? 1 : this.#batch;
-    const out: Op[][] = [];
-    for (let i = 0; i < ops.length; i += size) out.push(ops.slice(i, i + size));
-    return out;
   }
 
   #deliver(chunk: readonly Op[], reply: unknown): void {
@@ -283,37 +342,31 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   /**
-   * Sends the operations as script calls in one pipeline. NOSCRIPT (the server's script cache was
-   * flushed: restart, failover) loads the script and resends once; a cross-slot refusal switches
-   * to one operation per call and resends once.
+   * One script call for a chunk of operations, written straight to the connection (a pipeline or
+   * the client's auto-pipelining would only add a round of bookkeeping: the chunk already is the
+   * batch). NOSCRIPT (the server's script cache was flushed: restart, failover) resends it once
+   * with the script itself (EVAL, which also caches it again); a cross-slot refusal switches to
+   * one operation per call and resends once.
    */
-  async #send(ops: Op[], retried: boolean): Promise<void> {
-    if (this.#cluster) {
-      await Promise.all(ops.map((op) => this.#sendOne(op)));
+  async #sendChunk(chunk: Op[], retried: boolean): Promise<void> {
+    if (this.#fatal !== undefined) throw new Error(this.#fatal);
+    const n = chunk.length;
+    const args = scriptArgs(chunk, retried ? REPLAY_SCRIPT : REPLAY_SCRIPT_SHA);
+    let reply: unknown;
+    try {
+      reply = await this.client.sendCommand(new Command(retried ? 'eval' : 'evalsha', args, { replyEncoding: 'utf8', keyPrefix: (this.client as Redis).options.keyPrefix }));
+    } catch (e) {
+      if (!retried && /NOSCRIPT/.test(why(e))) return this.#sendChunk(chunk, true);
+      if (!retried && n > 1 && CROSS_SLOT.test(why(e))) {
+        this.#batch = 1;
+        await Promise.all(chunk.map((op) => this.#sendChunk([op], false)));
+        return;
+      }
+      for (const op of chunk) settle(op, this.#failed(op, e));
       return;
     }
-    const chunks = this.#chunks(ops);
-    const pipe = this.client.pipeline();
-    if (retried) pipe.script('LOAD', REPLAY_SCRIPT);
-    for (const chunk of chunks) pipe.evalsha(REPLAY_SCRIPT_SHA, chunk.length, ...scriptArgs(chunk));
-    const results = (await pipe.exec()) ?? [];
     if (this.#fatal !== undefined) throw new Error(this.#fatal);
-    const skip = results.length - chunks.length;
-    const again: Op[] = [];
-    for (const [i, chunk] of chunks.entries()) {
-      const [err, reply] = results[skip + i] ?? [new Error('no reply')];
-      if (err === null || err === undefined) {
-        this.#deliver(chunk, reply);
-      } else if (!retried && /NOSCRIPT/.test(why(err))) {
-        again.push(...chunk);
-      } else if (!retried && chunk.length > 1 && CROSS_SLOT.test(why(err))) {
-        this.#batch = 1;
-        again.push(...chunk);
-      } else {
-        for (const op of chunk) settle(op, this.#failed(op, err));
-      }
-    }
-    if (again.length > 0) await this.#send(again, true);
+    this.#deliver(chunk, reply);
   }
 
   async #sendOne(op: Op): Promise<void> {

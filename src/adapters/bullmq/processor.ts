@@ -118,6 +118,12 @@ interface Settings {
   completeRetryFor: number;
 }
 
+/** The open options for one job; a worker serves one queue and few job names, so the last ones are kept. */
+function openOptionsFor(base: Omit<OpenOptions, 'ctx' | 'typ'>): (ctx: string, typ: string) => OpenOptions {
+  let last: OpenOptions = { ...base, ctx: '', typ: '' };
+  return (ctx, typ) => (last.ctx === ctx && last.typ === typ ? last : (last = { ...base, ctx, typ }));
+}
+
 function settings(o: SealedProcessorOptions): Settings {
   if (typeof o !== 'object' || o === null || o.keyring === undefined) throw new InvalidArgumentError('a sealed processor needs { keyring, replay }: the keys to verify with and a replay store');
   const r = o.replay as Partial<ReplayStore> | undefined;
@@ -143,9 +149,7 @@ function settings(o: SealedProcessorOptions): Settings {
     keyring: o.keyring,
     replay: o.replay,
     open: openOpts,
-    openFor: openOpts.maxAge === undefined
-      ? (ctx, typ) => ({ ctx, typ, clockSkew: skew, maxPayloadBytes })
-      : (ctx, typ) => ({ ctx, typ, clockSkew: skew, maxPayloadBytes, maxAge: openOpts.maxAge! }),
+    openFor: openOptionsFor(openOpts),
     skew,
     maxPayloadBytes,
     lease,
@@ -189,28 +193,39 @@ async function refuseUpdateData(): Promise<never> {
   throw new InvalidArgumentError('job.updateData would store unsealed data and the next attempt would be rejected: use resealJob(job, data, { keyring }) from sealq/bullmq');
 }
 
+/** A view's state and its proxy handler in one object (one allocation per job; the traps are shared). */
+class View implements ViewState, ProxyHandler<JobLike> {
+  constructor(
+    readonly target: JobLike,
+    public data: unknown,
+    readonly seal: JobSeal,
+  ) {}
+
+  get(target: JobLike, prop: PropertyKey, receiver: unknown): unknown {
+    if (prop === 'data') return this.data;
+    if (prop === 'seal') return this.seal;
+    if (prop === 'updateData') return refuseUpdateData;
+    if (prop === STATE) return this;
+    return Reflect.get(target, prop, receiver);
+  }
+
+  set(target: JobLike, prop: PropertyKey, value: unknown): boolean {
+    if (prop === 'data') {
+      this.data = value;
+      return true;
+    }
+    return Reflect.set(target, prop, value);
+  }
+
+  has(target: JobLike, prop: PropertyKey): boolean {
+    return prop === 'seal' || Reflect.has(target, prop);
+  }
+}
+
 function sealedView<J extends JobLike>(job: J, data: unknown, seal: JobSeal): SealedJob<unknown, J> {
-  const state: ViewState = { target: job, data, seal };
   // A proxy, not a copy: every other member (id, opts, attemptsMade, log, updateProgress,
   // moveToDelayed...) is the job's own, live.
-  const view = new Proxy(job, {
-    get(target, prop, receiver) {
-      if (prop === 'data') return state.data;
-      if (prop === 'seal') return state.seal;
-      if (prop === 'updateData') return refuseUpdateData;
-      if (prop === STATE) return state;
-      return Reflect.get(target, prop, receiver);
-    },
-    set(target, prop, value) {
-      if (prop === 'data') {
-        state.data = value;
-        return true;
-      }
-      return Reflect.set(target, prop, value);
-    },
-    has: (target, prop) => prop === 'seal' || Reflect.has(target, prop),
-  });
-  return view as unknown as SealedJob<unknown, J>;
+  return new Proxy(job, new View(job, data, seal)) as unknown as SealedJob<unknown, J>;
 }
 
 /** @internal The job behind a sealed view and what was verified, for resealJob. */
@@ -413,14 +428,17 @@ class Renewer {
   }
 
   delete(h: Held): void {
+    // The timer stops on its next tick if nothing is held by then: a worker whose jobs come and
+    // go does not create a timer per job.
     this.#active.delete(h);
-    if (this.#active.size === 0 && this.#timer !== undefined) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-    }
   }
 
   #tick(): void {
+    if (this.#active.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+      return;
+    }
     const now = Date.now();
     for (const h of this.#active) {
       if (now - h.renewedAt < this.#every) continue;

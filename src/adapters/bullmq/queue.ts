@@ -50,15 +50,18 @@ export function sealedQueue<T = unknown, R = any, N extends string = string>(que
   const settings = settingsOf(options);
   const q = queue as Queue<SealedJobData, R, N>;
 
-  // The queue's default job options apply when a job's own options leave a field out, as in Queue.add.
-  const merged = (opts: JobsOptions | undefined): JobsOptions => ({ ...q.defaultJobOptions, ...opts });
+  // The queue's default job options apply when a job's own options leave a field out, as in
+  // Queue.add ({ ...defaults, ...opts }: a field present in opts wins, even if undefined).
+  const option = <K extends 'repeat' | 'delay'>(opts: JobsOptions | undefined, k: K): JobsOptions[K] =>
+    typeof opts === 'object' && opts !== null && k in opts ? opts[k] : q.defaultJobOptions?.[k];
 
   const seal = (name: N, data: T, opts: JobsOptions | undefined): SealedJobData | Promise<SealedJobData> => {
-    const m = merged(opts);
-    if (m.repeat !== undefined) {
-      return sealJobDataAuto(keyring, q.name, name, data, { ...settings, perRun: true, ...(m.repeat.endDate === undefined ? {} : { endDate: m.repeat.endDate }) });
+    const repeat = option(opts, 'repeat');
+    if (repeat !== undefined) {
+      return sealJobDataAuto(keyring, q.name, name, data, { ...settings, perRun: true, ...(repeat.endDate === undefined ? {} : { endDate: repeat.endDate }) });
     }
-    return sealJobDataAuto(keyring, q.name, name, data, { ...settings, ...(m.delay === undefined ? {} : { delay: m.delay }) });
+    const delay = option(opts, 'delay');
+    return sealJobDataAuto(keyring, q.name, name, data, delay === undefined ? settings : { ...settings, delay });
   };
 
   const add = async (name: N, data: T, opts?: JobsOptions): Promise<Job<SealedJobData, R, N>> => q.add(name, await seal(name, data, opts), opts);
