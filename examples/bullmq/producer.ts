@@ -2,7 +2,7 @@
  * Producer: seals every job it adds to the BullMQ queue `emails` (the queue name and the job
  * name are signed with the data), including a delayed one and a job scheduler.
  *   node --import tsx examples/bullmq/producer.ts
- * Keyring: the private keyring file named by SEALQ_KEYRING (see README.md).
+ * Keyring: the private keyring file named by KEYRING_FILE (see README.md).
  */
 import { Queue } from 'bullmq';
 import { readKeyringFileSync } from 'sealq';
@@ -13,7 +13,7 @@ interface Email {
   template: string;
 }
 
-const keyring = readKeyringFileSync(process.env.SEALQ_KEYRING ?? 'producer-keyring.json');
+const keyring = readKeyringFileSync(process.env.KEYRING_FILE ?? 'producer-keyring.json');
 const connection = { host: process.env.REDIS_HOST ?? '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
 
 // Your Queue, as before; only what it adds is now sealed.

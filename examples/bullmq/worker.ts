@@ -3,7 +3,7 @@
  * message once across all workers (Redis replay store), and fails anything forged, tampered
  * with, replayed, moved from another queue or renamed, with the reason in failedReason.
  *   node --import tsx examples/bullmq/worker.ts
- * Keyring: the public keyring file named by SEALQ_KEYRING (see README.md). Ctrl-C stops.
+ * Keyring: the public keyring file named by KEYRING_FILE (see README.md). Ctrl-C stops.
  */
 import { Worker } from 'bullmq';
 import { readKeyringFileSync } from 'sealq';
@@ -16,7 +16,7 @@ interface Email {
 }
 
 // A verifier holds public keys only; refuse a file with private material.
-const keyring = readKeyringFileSync(process.env.SEALQ_KEYRING ?? 'consumer-keyring.json', { allowPrivate: false });
+const keyring = readKeyringFileSync(process.env.KEYRING_FILE ?? 'consumer-keyring.json', { allowPrivate: false });
 const host = process.env.REDIS_HOST ?? '127.0.0.1';
 const port = Number(process.env.REDIS_PORT ?? 6379);
 // Shared by every worker: remembers which messages were processed (see docs/redis.md).

@@ -3,7 +3,7 @@
  * once per message, and moves anything forged, tampered with, replayed or unsigned to
  * `orders:dead` with the reason.
  *   node --import tsx examples/redis-streams/consumer.ts
- * Keyring: the public keyring file named by SEALQ_KEYRING (see README.md). Ctrl-C stops gracefully.
+ * Keyring: the public keyring file named by KEYRING_FILE (see README.md). Ctrl-C stops gracefully.
  */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
@@ -12,7 +12,7 @@ import { RedisReplayStore } from 'sealq/redis';
 import { SealedStreamConsumer } from 'sealq/redis-streams';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const keyring = Keyring.fromJwks(readFileSync(process.env.SEALQ_KEYRING ?? 'consumer-keyring.json', 'utf8'));
+const keyring = Keyring.fromJwks(readFileSync(process.env.KEYRING_FILE ?? 'consumer-keyring.json', 'utf8'));
 const redis = new Redis(url);
 // Shared by every consumer of every group: remembers which messages were processed.
 const replay = new RedisReplayStore({ redis: url });

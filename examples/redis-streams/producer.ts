@@ -1,14 +1,14 @@
 /**
  * Producer: seals each order for the stream `orders` and appends it with XADD.
  *   node --import tsx examples/redis-streams/producer.ts
- * Keyring: the private keyring file named by SEALQ_KEYRING (see README.md).
+ * Keyring: the private keyring file named by KEYRING_FILE (see README.md).
  */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { Keyring } from 'sealq';
 import { xaddSealed } from 'sealq/redis-streams';
 
-const keyring = Keyring.fromJwks(readFileSync(process.env.SEALQ_KEYRING ?? 'producer-keyring.json', 'utf8'), { allowPrivate: true });
+const keyring = Keyring.fromJwks(readFileSync(process.env.KEYRING_FILE ?? 'producer-keyring.json', 'utf8'), { allowPrivate: true });
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 
 for (let i = 1; i <= 3; i++) {
