@@ -5,8 +5,8 @@
  * (only key ids, which are public identifiers).
  */
 export class SealqError extends Error {
-  /** Stable, never renamed. */
-  readonly code: string = 'ERR_SEALQ';
+  /** Stable, never renamed. A `switch` over it can be checked for exhaustiveness. */
+  readonly code: SealqErrorCode = 'ERR_SEALQ';
   /**
    * True when the same message may succeed later (replay store unreachable, message in flight
    * elsewhere); adapters retry these instead of dead-lettering them.
@@ -61,6 +61,10 @@ export class ExpiredError extends RejectionError {
 export class NotYetValidError extends RejectionError {
   override readonly code = 'ERR_NOT_YET_VALID';
 }
+/** The signed validity window (exp - iat) is longer than this consumer allows (option maxValidity). */
+export class ValidityTooLongError extends RejectionError {
+  override readonly code = 'ERR_VALIDITY_TOO_LONG';
+}
 export class ReplayedError extends RejectionError {
   override readonly code = 'ERR_REPLAYED';
 }
@@ -73,6 +77,19 @@ export class InFlightError extends RejectionError {
 export class ReplayStoreUnavailableError extends RejectionError {
   override readonly code = 'ERR_REPLAY_STORE_UNAVAILABLE';
   override readonly retryable = true;
+}
+
+// ---- Outcomes after processing -----------------------------------------------------------------
+
+/**
+ * The handler ran to success, but the replay store could not record the completion. Not a
+ * rejection and NOT retryable: retrying would run the work a second time. The message must go
+ * where an operator decides (failed set, dead letter) after checking whether its work was done.
+ */
+export class CompletionNotRecordedError extends SealqError {
+  override readonly code = 'ERR_COMPLETION_NOT_RECORDED';
+  /** The handler's work was done. */
+  readonly processed = true;
 }
 
 // ---- Usage errors: the caller's input or configuration is wrong ---------------------------------
@@ -89,6 +106,13 @@ export class InvalidKeyringError extends SealqError {
 export class NoSigningKeyError extends SealqError {
   override readonly code = 'ERR_NO_SIGNING_KEY';
 }
+/**
+ * The replay store's records can be written by the queue's own credentials, so whoever can write
+ * to the queue can erase a completed record and replay the message. Thrown by the start-up check.
+ */
+export class StoreNotIsolatedError extends SealqError {
+  override readonly code = 'ERR_STORE_NOT_ISOLATED';
+}
 
 /** Every rejection code, for documentation and exhaustive checks. */
 export const REJECTION_CODES = [
@@ -103,11 +127,32 @@ export const REJECTION_CODES = [
   'ERR_TYPE_MISMATCH',
   'ERR_EXPIRED',
   'ERR_NOT_YET_VALID',
+  'ERR_VALIDITY_TOO_LONG',
   'ERR_REPLAYED',
   'ERR_IN_FLIGHT',
   'ERR_REPLAY_STORE_UNAVAILABLE',
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];
+
+/** Codes of usage errors and other outcomes that are not verdicts on a message. */
+export const OTHER_ERROR_CODES = [
+  'ERR_SEALQ',
+  'ERR_COMPLETION_NOT_RECORDED',
+  'ERR_INVALID_ARGUMENT',
+  'ERR_INVALID_KEY',
+  'ERR_INVALID_KEYRING',
+  'ERR_NO_SIGNING_KEY',
+  'ERR_ROTATION_REFUSED',
+  'ERR_KEYRING_SOURCE',
+  'ERR_BACKUP_PASSPHRASE',
+  'ERR_BACKUP_MALFORMED',
+  'ERR_BACKUP_TAMPERED',
+  'ERR_PKCS11',
+  'ERR_STORE_NOT_ISOLATED',
+] as const;
+
+/** Every code a SealqError can carry. */
+export type SealqErrorCode = RejectionCode | (typeof OTHER_ERROR_CODES)[number];
 
 /** True for any sealq error (also across duplicated module copies, by shape). */
 export function isSealqError(err: unknown): err is SealqError {
