@@ -14,3 +14,11 @@ export function parseDuration(value: string | number, what = 'duration'): number
   }
   return Number(m[1]) * UNITS[m[2]!]!;
 }
+
+/** Milliseconds in the largest unit that divides them exactly: 3600000 -> "1h", 90000 -> "90s". */
+export function formatMs(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}

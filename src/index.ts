@@ -1,13 +1,14 @@
-export { seal, sealObject, sealAsync, sealObjectAsync } from './seal.js';
+export { seal, sealObject, sealDetached, sealAsync, sealObjectAsync, sealDetachedAsync } from './seal.js';
 export type { SealOptions } from './seal.js';
-export { open, DEFAULT_MAX_AGE_MS, DEFAULT_CLOCK_SKEW_MS } from './open.js';
+export { open, DEFAULT_MAX_AGE_MS, DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_VALIDITY_MS } from './open.js';
 export type { Envelope, OpenOptions, OpenedMessage } from './open.js';
 export { openAndClaim, openOnce, DEFAULT_LEASE_MS } from './claim.js';
 export type { ClaimOptions, ClaimedMessage } from './claim.js';
 export { inspectEnvelope } from './inspect.js';
 export type { InspectedEnvelope } from './inspect.js';
-export { toCompact, toObject } from './convert.js';
-export type { SealedObject } from './envelope/carriers.js';
+export { toCompact, toObject, toDetached, parseSealedObject } from './convert.js';
+export { SEAL_HEADER } from './envelope/carriers.js';
+export type { SealedObject, DetachedEnvelope } from './envelope/carriers.js';
 export type { Header } from './envelope/header.js';
 export { DEFAULT_MAX_PAYLOAD_BYTES } from './envelope/limits.js';
 export { Keyring } from './keys/keyring.js';

@@ -1,7 +1,7 @@
 import { openChannel } from './audit.js';
-import { parseDuration } from './duration.js';
-import { decodeCompact, decodeObject } from './envelope/carriers.js';
-import type { RawEnvelope, SealedObject } from './envelope/carriers.js';
+import { formatMs, parseDuration } from './duration.js';
+import { decodeCompact, decodeDetached, decodeObject, isDetachedEnvelope } from './envelope/carriers.js';
+import type { DetachedEnvelope, RawEnvelope, SealedObject } from './envelope/carriers.js';
 import { parseHeader } from './envelope/header.js';
 import type { Header } from './envelope/header.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, maxCompactLength } from './envelope/limits.js';
@@ -19,6 +19,7 @@ import {
   RejectionError,
   SignatureInvalidError,
   TypeMismatchError,
+  ValidityTooLongError,
 } from './errors.js';
 import { current } from './keys/keyring.js';
 import type { Keyring, KeyringSource } from './keys/keyring.js';
@@ -33,6 +34,12 @@ export interface OpenOptions {
   maxAge?: number | string;
   /** Tolerated clock difference between producer and consumer. Default 60s. */
   clockSkew?: number | string;
+  /**
+   * Longest signed validity window accepted: a message whose exp - iat exceeds it is rejected
+   * (ERR_VALIDITY_TOO_LONG), so no producer can make the replay store keep an id for years.
+   * Default 30 days (Asynq's default retries span about three weeks).
+   */
+  maxValidity?: number | string;
   /** Current time in ms (default: now). */
   now?: number;
   /** Default 1 MiB. */
@@ -48,10 +55,11 @@ export interface OpenedMessage {
   readonly validUntil: number;
 }
 
-export type Envelope = string | Uint8Array | SealedObject;
+export type Envelope = string | Uint8Array | SealedObject | DetachedEnvelope;
 
 export const DEFAULT_MAX_AGE_MS = 24 * 3_600_000;
 export const DEFAULT_CLOCK_SKEW_MS = 60_000;
+export const DEFAULT_MAX_VALIDITY_MS = 30 * 86_400_000;
 
 const matches = (want: string | readonly string[], got: string | undefined): boolean =>
   got !== undefined && (typeof want === 'string' ? want === got : want.includes(got));
@@ -66,6 +74,21 @@ function checkOptions(o: OpenOptions): void {
   const ok = nameOrNames;
   if (!ok(o.ctx)) throw new InvalidArgumentError('open needs ctx: the context (queue name) this consumer serves, or a list of them');
   if (o.typ !== undefined && !ok(o.typ)) throw new InvalidArgumentError('typ must be a message type or a list of them');
+  // A NaN or an object here would silently switch a check off (NaN compares false with everything).
+  if (o.now !== undefined && !(typeof o.now === 'number' && Number.isSafeInteger(o.now) && o.now >= 0)) {
+    throw new InvalidArgumentError(`now must be a whole number of ms since the epoch (Date.now()), got ${describe(o.now)}`);
+  }
+  if (o.maxPayloadBytes !== undefined && !(typeof o.maxPayloadBytes === 'number' && Number.isSafeInteger(o.maxPayloadBytes) && o.maxPayloadBytes > 0)) {
+    throw new InvalidArgumentError(`maxPayloadBytes must be a positive whole number of bytes, got ${describe(o.maxPayloadBytes)}`);
+  }
+  if (o.maxAge !== undefined) parseDuration(o.maxAge, 'maxAge');
+  if (o.clockSkew !== undefined) parseDuration(o.clockSkew, 'clockSkew');
+  if (o.maxValidity !== undefined && parseDuration(o.maxValidity, 'maxValidity') === 0) throw new InvalidArgumentError('maxValidity must be longer than 0');
+}
+
+function describe(v: unknown): string {
+  if (v instanceof Date) return 'a Date (pass date.getTime())';
+  return typeof v === 'string' ? `the string ${JSON.stringify(v.slice(0, 40))}` : String(v);
 }
 
 /** @internal Decodes any carrier, bounded before any crypto. */
@@ -78,6 +101,7 @@ export function decode(envelope: Envelope, maxPayloadBytes: number): RawEnvelope
     }
     return decodeCompact(Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength).toString('latin1'), maxPayloadBytes);
   }
+  if (isDetachedEnvelope(envelope)) return decodeDetached(envelope, maxPayloadBytes);
   return decodeObject(envelope, maxPayloadBytes);
 }
 
@@ -101,10 +125,13 @@ function verifyWith(key: SealKey, header: Header, input: Buffer, sig: Buffer): v
   }
 }
 
-function verify(keyring: Keyring, raw: RawEnvelope, seen: { header?: Header }): Header {
-  let firstError: RejectionError | undefined;
-  const unknown: string[] = [];
+/** Members every header of one envelope must share (SPEC §8): only kid and alg may differ. */
+const SHARED = ['id', 'iat', 'nbf', 'exp', 'ctx', 'typ', 'ct'] as const;
+
+function parseAll(raw: RawEnvelope): { headers: Array<Header | undefined>; malformed?: RejectionError } {
+  const headers: Array<Header | undefined> = [];
   let malformed: RejectionError | undefined;
+  let first: Header | undefined;
   for (const s of raw.signatures) {
     let header: Header;
     try {
@@ -112,14 +139,32 @@ function verify(keyring: Keyring, raw: RawEnvelope, seen: { header?: Header }): 
     } catch (e) {
       // Another signature may still verify (one made with an algorithm this version does not know).
       malformed ??= e as RejectionError;
+      headers.push(undefined);
       continue;
     }
+    // Two verifiers with different keyrings would otherwise accept different headers of one
+    // message, and compute different replay keys for it.
+    if (first === undefined) first = header;
+    else for (const k of SHARED) if (first[k] !== header[k]) throw new MalformedError(`malformed envelope: its headers disagree on "${k}"; every signature of one message must carry the same id, times, ctx, typ and ct`);
+    headers.push(header);
+  }
+  return malformed === undefined ? { headers } : { headers, malformed };
+}
+
+function verify(keyring: Keyring, raw: RawEnvelope, seen: { header?: Header }): Header {
+  let firstError: RejectionError | undefined;
+  const unknown: string[] = [];
+  const { headers, malformed } = parseAll(raw);
+  for (let i = 0; i < headers.length; i++) {
+    const header = headers[i];
+    if (header === undefined) continue;
     seen.header ??= header;
     const key = keyring.get(header.kid);
     if (key === undefined) {
       unknown.push(header.kid);
       continue;
     }
+    const s = raw.signatures[i]!;
     try {
       verifyWith(key, header, signingInput(s.header, raw.payload, true), s.sig);
       return header;
@@ -139,6 +184,12 @@ function checkClaims(header: Header, o: OpenOptions): number {
   }
   if (o.typ !== undefined && !matches(o.typ, header.typ)) {
     throw new TypeMismatchError(`message type is ${header.typ === undefined ? 'absent' : `"${header.typ}"`}, this consumer expects ${list(o.typ)}`);
+  }
+  if (header.exp !== undefined) {
+    const max = o.maxValidity === undefined ? DEFAULT_MAX_VALIDITY_MS : parseDuration(o.maxValidity, 'maxValidity');
+    if (header.exp - header.iat > max) {
+      throw new ValidityTooLongError(`message is valid for ${formatMs(header.exp - header.iat)} after issue, longer than this consumer allows (maxValidity ${formatMs(max)}): the producer must use a shorter expiry, or raise maxValidity`);
+    }
   }
   const now = o.now ?? Date.now();
   const skew = o.clockSkew === undefined ? DEFAULT_CLOCK_SKEW_MS : parseDuration(o.clockSkew, 'clockSkew');

@@ -1,13 +1,14 @@
 import { sealChannel } from './audit.js';
-import { parseDuration } from './duration.js';
-import { encodeCompact, encodeObject } from './envelope/carriers.js';
-import type { RawEnvelope, SealedObject } from './envelope/carriers.js';
+import { formatMs, parseDuration } from './duration.js';
+import { encodeCompact, encodeDetached, encodeObject } from './envelope/carriers.js';
+import type { DetachedEnvelope, RawEnvelope, SealedObject } from './envelope/carriers.js';
 import { checkHeader, serializeHeader } from './envelope/header.js';
 import type { Header } from './envelope/header.js';
 import { randomId } from './envelope/id.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './envelope/limits.js';
 import { signingInput } from './envelope/pae.js';
 import { InvalidArgumentError, KeyNotPermittedError } from './errors.js';
+import { DEFAULT_MAX_VALIDITY_MS } from './open.js';
 import { current } from './keys/keyring.js';
 import type { Keyring, KeyringSource } from './keys/keyring.js';
 
@@ -28,11 +29,22 @@ export interface SealOptions {
   expiresIn?: number | string;
   /** Issue time in ms (default: now). For tests and replays of recorded vectors. */
   now?: number;
+  /**
+   * Longest validity window this producer will sign (exp - iat). Default 30 days, the consumers'
+   * default too: a longer one would be rejected there (ERR_VALIDITY_TOO_LONG).
+   */
+  maxValidity?: number | string;
   /** Default 1 MiB. */
   maxPayloadBytes?: number;
 }
 
-const ms = (v: number | Date): number => (v instanceof Date ? v.getTime() : v);
+function instant(v: unknown, what: string): number {
+  const t = v instanceof Date ? v.getTime() : v;
+  if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0) {
+    throw new InvalidArgumentError(`${what} must be a Date or a whole number of ms since the epoch, got ${v instanceof Date ? 'an invalid Date' : typeof v === 'string' ? `the string ${JSON.stringify(v.slice(0, 40))}` : String(v)}`);
+  }
+  return t;
+}
 
 function payloadBytes(payload: string | Uint8Array, max: number): Buffer {
   let b: Buffer;
@@ -60,14 +72,25 @@ function start(keyring: Keyring | KeyringSource, payload: string | Uint8Array, o
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('seal needs options with at least { ctx }');
   const key = current(keyring).signer();
   const body = payloadBytes(payload, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
-  const iat = options.now ?? Date.now();
-  let exp = options.expiresAt === undefined ? undefined : ms(options.expiresAt);
+  const iat = options.now === undefined ? Date.now() : instant(options.now, 'now');
+  let exp = options.expiresAt === undefined ? undefined : instant(options.expiresAt, 'expiresAt');
   if (options.expiresIn !== undefined) {
     if (exp !== undefined) throw new InvalidArgumentError('give expiresAt or expiresIn, not both');
-    exp = iat + parseDuration(options.expiresIn, 'expiresIn');
+    const d = parseDuration(options.expiresIn, 'expiresIn');
+    if (d === 0) throw new InvalidArgumentError('expiresIn must be longer than 0: the message would be expired when sealed');
+    exp = iat + d;
+  }
+  const nbf = options.notBefore === undefined ? undefined : instant(options.notBefore, 'notBefore');
+  if (exp !== undefined) {
+    if (exp <= iat) throw new InvalidArgumentError(`expiresAt ${new Date(exp).toISOString()} is not after the issue time: the message would be expired when sealed`);
+    if (nbf !== undefined && exp <= nbf) throw new InvalidArgumentError('expiresAt must be after notBefore');
+    const max = options.maxValidity === undefined ? DEFAULT_MAX_VALIDITY_MS : parseDuration(options.maxValidity, 'maxValidity');
+    if (exp - iat > max) {
+      throw new InvalidArgumentError(`the message would be valid for ${formatMs(exp - iat)}, longer than maxValidity (${formatMs(max)}); consumers reject it (ERR_VALIDITY_TOO_LONG) unless they raise their maxValidity too`);
+    }
   }
   const h: Record<string, unknown> = { kid: key.kid, alg: key.alg, id: options.id ?? randomId(), iat, ctx: options.ctx };
-  if (options.notBefore !== undefined) h.nbf = ms(options.notBefore);
+  if (nbf !== undefined) h.nbf = nbf;
   if (exp !== undefined) h.exp = exp;
   if (options.typ !== undefined) h.typ = options.typ;
   if (options.ct !== undefined) h.ct = options.ct;
@@ -135,3 +158,16 @@ export async function sealObjectAsync(keyring: Keyring | KeyringSource, payload:
   return encodeObject((await sealRawAsync(keyring, payload, options)).raw);
 }
 
+
+/**
+ * Seals for a broker with message headers (SPEC §5.6): publish `payload` as the body, unchanged,
+ * and `seal` as the value of the `sealq` header (SEAL_HEADER).
+ */
+export function sealDetached(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions): DetachedEnvelope {
+  return encodeDetached(sealRaw(keyring, payload, options).raw);
+}
+
+/** sealDetached() for keyrings whose primary signs asynchronously (KMS); works with any keyring. */
+export async function sealDetachedAsync(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions): Promise<DetachedEnvelope> {
+  return encodeDetached((await sealRawAsync(keyring, payload, options)).raw);
+}

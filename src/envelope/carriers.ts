@@ -164,3 +164,87 @@ export function decodeObject(o: unknown, maxPayloadBytes: number): RawEnvelope {
   }
   return { payload, signatures };
 }
+
+// ---- headers: the payload as the message body, the rest in one string header -----------------------
+
+/**
+ * The headers carrier (SPEC §5.6), for brokers with message headers (AMQP, NATS, MQTT 5, Asynq):
+ * the body stays the user's bytes and the `sealq` header holds the compact envelope with its
+ * payload part left empty (detached, as JWS detaches content).
+ */
+export interface DetachedEnvelope {
+  /** Value of the `sealq` message header: `sealq1.<header>..<sig>[.<header>.<sig>]...`. */
+  readonly seal: string;
+  /** The message body: exactly the payload bytes. */
+  readonly payload: Uint8Array;
+}
+
+/** Name of the one message header that carries the seal. */
+export const SEAL_HEADER = 'sealq';
+
+export function isDetachedEnvelope(v: unknown): v is DetachedEnvelope {
+  return typeof v === 'object' && v !== null && !('sealq' in v) && 'seal' in v;
+}
+
+export function encodeDetached(env: RawEnvelope): DetachedEnvelope {
+  return { seal: encodeCompact({ payload: Buffer.alloc(0), signatures: env.signatures }), payload: env.payload };
+}
+
+export function decodeDetached(d: DetachedEnvelope, maxPayloadBytes: number): RawEnvelope {
+  const { seal, payload } = d as { seal: unknown; payload: unknown };
+  if (seal === undefined || seal === null || seal === '') malformed(`no "${SEAL_HEADER}" header: the message was not sealed (published without sealq?)`);
+  if (typeof seal !== 'string') malformed(`the "${SEAL_HEADER}" header must be a string`);
+  if (!(payload instanceof Uint8Array)) malformed('the body must be bytes');
+  if (payload.length > maxPayloadBytes) malformed(`payload is larger than ${maxPayloadBytes} bytes`);
+  // The header value holds no payload, so it is bounded as an envelope with an empty one.
+  if (seal.length > maxCompactLength(0)) malformed(`the "${SEAL_HEADER}" header is ${seal.length} characters, larger than any seal`);
+  if (seal.startsWith(COMPACT_PREFIX) && (seal.slice(COMPACT_PREFIX.length).split('.', 2)[1] ?? '') !== '') {
+    malformed(`the "${SEAL_HEADER}" header must have an empty payload part (the payload is the body)`);
+  }
+  const raw = decodeCompact(seal, 0);
+  return { payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), signatures: raw.signatures };
+}
+
+// ---- the object carrier as JSON text ---------------------------------------------------------------
+
+/**
+ * Parses the object carrier from JSON text, for callers that hold the text rather than a parsed
+ * value. Duplicate member names are refused (SPEC §5.3): parsers disagree on which one counts.
+ */
+export function parseObjectText(text: string | Uint8Array, maxPayloadBytes: number): SealedObject {
+  // payload64 is the widest payload form; JSON escapes can make text at most 6x longer per char.
+  const bound = 64 + 6 * Math.ceil((maxPayloadBytes * 4) / 3) + MAX_SIGNATURES * (64 + 6 * MAX_HEADER_BYTES + Math.ceil((4 * MAX_SIG_BYTES) / 3));
+  if (text.length > bound) malformed(`${text.length} characters is larger than any object envelope with a payload of at most ${maxPayloadBytes} bytes`);
+  let s: string;
+  let v: unknown;
+  try {
+    s = typeof text === 'string' ? text : utf8.decode(text);
+    v = JSON.parse(s);
+  } catch {
+    malformed('not UTF-8 JSON text');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) malformed('expected a JSON object');
+  let kept = Object.keys(v).length;
+  const sigs = (v as { signatures?: unknown }).signatures;
+  if (Array.isArray(sigs)) for (const e of sigs) if (typeof e === 'object' && e !== null && !Array.isArray(e)) kept += Object.keys(e).length;
+  if (separatorsOutsideStrings(s) !== kept) malformed('duplicate member names, or an unexpected nested object');
+  return v as SealedObject;
+}
+
+/**
+ * Name separators (`:`) outside strings in valid JSON text: one per member of every object as
+ * written. More than the parser kept means a repeated name (or an object where none belongs).
+ */
+export function separatorsOutsideStrings(json: string): number {
+  let n = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x3a) n++;
+  }
+  return n;
+}

@@ -36,6 +36,8 @@ function bad(what: string): never {
 
 function name(v: unknown, field: string, max: number): string {
   if (typeof v !== 'string' || v.length === 0 || v.length > max) bad(`"${field}" must be a string of 1 to ${max} characters`);
+  // A lone surrogate has no UTF-8 form: other languages would read it as U+FFFD (SPEC §3.2).
+  if (!v.isWellFormed()) bad(`"${field}" holds a lone surrogate (not well-formed Unicode)`);
   return v;
 }
 
@@ -91,28 +93,24 @@ export function parseHeader(bytes: Uint8Array): Header {
     bad('not UTF-8 JSON');
   }
   if (typeof h !== 'object' || h === null || Array.isArray(h)) bad('not a JSON object');
-  const kept = Object.keys(h).length;
-  // Fast path: as many colons in all as members kept means none is a duplicate (each member has
-  // one outside strings). Only colons inside strings make the exact scan necessary.
-  if (colons(text) !== kept && memberCount(bytes) !== kept) bad('duplicate member names, or a nested value');
+  const scan = scanHeader(bytes);
+  // Number forms: only plain integers (SPEC §3.2). Outside strings, these bytes occur only in
+  // signs, fractions and exponents, or in true/false, which no member allows either.
+  if (scan.nonInteger) bad('a value is neither a string nor a plain non-negative integer (no sign, fraction or exponent)');
+  if (scan.members !== Object.keys(h).length) bad('duplicate member names, or a nested value');
   return checkHeader(h as Record<string, unknown>);
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-function colons(text: string): number {
-  let n = 0;
-  for (let i = text.indexOf(':'); i !== -1; i = text.indexOf(':', i + 1)) n++;
-  return n;
-}
-
 /**
- * Name separators (`:`) outside strings in valid JSON text. For a flat object that is its number
- * of members as written: more than JSON.parse kept means a duplicate name, whose meaning other
- * parsers would disagree on (SPEC §15.7), or a nested value, which no field allows.
+ * One pass over valid JSON text, outside strings: name separators (`:`), which for a flat object
+ * is its number of members as written (more than JSON.parse kept means a duplicate name, whose
+ * meaning other parsers disagree on, SPEC §15.7, or a nested value), and any of `-+.eE`.
  */
-function memberCount(json: Uint8Array): number {
-  let n = 0;
+function scanHeader(json: Uint8Array): { members: number; nonInteger: boolean } {
+  let members = 0;
+  let nonInteger = false;
   let inString = false;
   for (let i = 0; i < json.length; i++) {
     const c = json[i];
@@ -120,7 +118,8 @@ function memberCount(json: Uint8Array): number {
       if (c === 0x5c) i++; // backslash: skip the escaped byte
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
-    else if (c === 0x3a) n++;
+    else if (c === 0x3a) members++;
+    else if (c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45) nonInteger = true;
   }
-  return n;
+  return { members, nonInteger };
 }
