@@ -13,15 +13,41 @@ export type NameMatcher = (name: string | undefined) => boolean;
 
 const allowAll: NameMatcher = () => true;
 
+/**
+ * True when `name` matches `pattern`, where `*` matches any sequence of UTF-16 code units
+ * (including none) and every other code unit matches itself. Greedy leftmost matching of the
+ * pieces between the stars is exact for this pattern language and never backtracks: one pass over
+ * the name per piece boundary, so an attacker-chosen ctx of any length costs linear time (a
+ * regular expression built from the pattern can take exponential time).
+ */
+export function matchPattern(pattern: string, name: string): boolean {
+  const pieces = pattern.split('*');
+  if (pieces.length === 1) return pattern === name;
+  const first = pieces[0]!;
+  const last = pieces[pieces.length - 1]!;
+  if (name.length < first.length + last.length || !name.startsWith(first) || !name.endsWith(last)) return false;
+  // The middle pieces must appear in order between the prefix and the suffix, without overlapping them.
+  let at = first.length;
+  const end = name.length - last.length;
+  for (let i = 1; i < pieces.length - 1; i++) {
+    const piece = pieces[i]!;
+    if (piece === '') continue;
+    const found = name.indexOf(piece, at);
+    if (found < 0 || found + piece.length > end) return false;
+    at = found + piece.length;
+  }
+  return true;
+}
+
 function compile(patterns: readonly string[]): NameMatcher {
   const exact = new Set<string>();
-  const wild: RegExp[] = [];
+  const wild: string[] = [];
   for (const p of patterns) {
     if (!p.includes('*')) exact.add(p);
-    else wild.push(new RegExp('^' + p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$', 's'));
+    else wild.push(p);
   }
   // A message without a type matches only a `*` pattern: a typed policy is not bypassed by omitting typ.
-  return (name) => name !== undefined && (exact.has(name) || wild.some((r) => r.test(name)));
+  return (name) => name !== undefined && (exact.has(name) || wild.some((p) => matchPattern(p, name)));
 }
 
 export function compilePolicy(policy: KeyPolicy | undefined, kid: string): { ctx: NameMatcher; typ: NameMatcher } {
