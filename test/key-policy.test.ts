@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Keyring, open, seal } from '../src/index.js';
+import { Keyring, exportPrivateJwk, generateKey, importJwk, open, seal } from '../src/index.js';
 import { matchPattern } from '../src/keys/policy.js';
 
 const T = 1_700_000_000_000;
@@ -78,5 +78,41 @@ describe('policy patterns match in linear time', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+describe('a policy is exact: misspelt members and empty lists are refused', () => {
+  const j = exportPrivateJwk(generateKey('HS256', { kid: 'p' }));
+
+  test('an unknown policy member is ERR_INVALID_KEY (a typo would otherwise allow everything)', () => {
+    for (const policy of [{ ctxs: ['billing.*'] }, { CTX: ['billing.*'] }, { ctx: ['billing.*'], type: ['charge'] }, { Typ: ['x'] }]) {
+      assert.throws(() => importJwk({ ...j, policy }), (e: unknown) => {
+        assert.equal((e as { code?: string }).code, 'ERR_INVALID_KEY');
+        assert.match((e as Error).message, /policy/);
+        return true;
+      }, JSON.stringify(policy));
+      assert.equal(code(() => Keyring.fromJwks({ keys: [{ ...j, policy }] })), 'ERR_INVALID_KEYRING');
+    }
+  });
+
+  test('an empty list is ERR_INVALID_KEY (it would silently deny everything)', () => {
+    for (const policy of [{ ctx: [] }, { typ: [] }, { ctx: ['a'], typ: [] }]) {
+      assert.throws(() => importJwk({ ...j, policy }), { code: 'ERR_INVALID_KEY', message: /empty/ }, JSON.stringify(policy));
+    }
+    assert.throws(() => generateKey('HS256', { kid: 'g', policy: { ctx: [] } }), { code: 'ERR_INVALID_KEY' });
+    assert.throws(() => generateKey('HS256', { kid: 'g', policy: { ctxs: ['a'] } as never }), { code: 'ERR_INVALID_KEY' });
+  });
+
+  test('valid policies still load, and {} is the same as no policy', () => {
+    assert.deepEqual(importJwk({ ...j, policy: { ctx: ['a', 'b.*'], typ: ['*'] } }).policy, { ctx: ['a', 'b.*'], typ: ['*'] });
+    assert.deepEqual(importJwk({ ...j, policy: {} }).policy, {});
+  });
+
+  test('the loaded policy is a frozen copy: changing the document afterwards changes nothing', () => {
+    const policy = { ctx: ['billing.*'] };
+    const key = importJwk({ ...j, status: 'primary', policy });
+    policy.ctx.push('*');
+    assert.deepEqual(key.policy, { ctx: ['billing.*'] });
+    assert.ok(Object.isFrozen(key.policy) && Object.isFrozen(key.policy!.ctx));
+    assert.equal(code(() => seal(new Keyring([key]), 'x', { ctx: 'orders' })), 'ERR_KEY_NOT_PERMITTED');
   });
 });

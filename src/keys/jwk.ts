@@ -5,12 +5,14 @@ import type { Alg } from '../crypto/algorithms.js';
 import { InvalidKeyError } from '../errors.js';
 import { KEY_STATUSES, SealKey } from './key.js';
 import type { KeyInfo, KeyLifecycle, KeyStatus } from './key.js';
+import { compilePolicy } from './policy.js';
 import type { KeyPolicy } from './policy.js';
 
 /**
  * A JWK (RFC 7517) as sealq stores it. Besides the standard members, sealq keeps its key metadata
  * in extension members: `status`, `not_before` / `not_after` (RFC 3339 timestamps) and `policy`,
  * and its rotation history in `added_at`, `promoted_at`, `demoted_at`, `retired_at`, `revoked_at`.
+ * Any other member is refused on import (ERR_INVALID_KEY), so a misspelt one cannot go unnoticed.
  */
 export interface SealqJwk {
   kty: string;
@@ -44,6 +46,16 @@ const LIFECYCLE_MEMBERS: ReadonlyArray<readonly [keyof KeyLifecycle, string]> = 
 ];
 
 const KID = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * The members a key may have: the registered JWK members (RFC 7517, RFC 7518, RFC 8037) and
+ * sealq's own. Anything else is refused, since a misspelt member (`not_afer`, `polcy`) would
+ * otherwise be ignored and leave the key with more power than its author meant.
+ */
+const KNOWN_MEMBERS = new Set([
+  'kty', 'use', 'key_ops', 'alg', 'kid', 'x5u', 'x5c', 'x5t', 'x5t#S256', 'crv', 'x', 'y', 'd', 'n', 'e', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'ext',
+  'status', 'not_before', 'not_after', 'policy', 'added_at', 'promoted_at', 'demoted_at', 'retired_at', 'revoked_at',
+]);
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
 const CRV: Partial<Record<Alg, string>> = { EdDSA: 'Ed25519', ES256: 'P-256' };
 
@@ -73,6 +85,11 @@ export function importJwk(input: unknown, options: { allowPrivate?: boolean } = 
   if (typeof input !== 'object' || input === null || Array.isArray(input)) fail('', 'a JWK must be a JSON object');
   const jwk = input as Record<string, unknown>;
   const kid = typeof jwk.kid === 'string' && KID.test(jwk.kid) ? jwk.kid : fail('', 'kid must be 1 to 128 printable ASCII characters without spaces');
+  for (const member of Object.keys(jwk)) {
+    if (!KNOWN_MEMBERS.has(member)) {
+      fail(kid, `unknown member ${JSON.stringify(member.slice(0, 40))}: a key holds only JWK members and sealq's (status, not_before, not_after, policy, added_at, promoted_at, demoted_at, retired_at, revoked_at); check its spelling`);
+    }
+  }
   const kty = jwk.kty;
   const alg = jwk.alg ?? (kty === 'OKP' ? 'EdDSA' : kty === 'EC' ? 'ES256' : kty === 'RSA' ? 'PS256' : kty === 'oct' ? 'HS256' : undefined);
   if (!isAlg(alg)) fail(kid, `alg ${JSON.stringify(alg)} is not supported; use one of ${Object.keys(ALG_SPECS).join(', ')}`);
@@ -82,17 +99,15 @@ export function importJwk(input: unknown, options: { allowPrivate?: boolean } = 
   if (jwk.use !== undefined && jwk.use !== 'sig') fail(kid, 'use must be "sig" (sealq keys only sign)');
   const status = jwk.status ?? 'active';
   if (!KEY_STATUSES.includes(status as KeyStatus)) fail(kid, `status must be one of ${KEY_STATUSES.join(', ')}`);
-  const policy = jwk.policy;
-  if (policy !== undefined && (typeof policy !== 'object' || policy === null || Array.isArray(policy))) {
-    fail(kid, 'policy must be an object like {"ctx":["billing.*"],"typ":["*"]}');
-  }
+  // Checked here, before the (costlier) key material: ERR_INVALID_KEY for a misspelt member or an empty list.
+  const policy = compilePolicy(jwk.policy as KeyPolicy | undefined, kid).policy;
   const info: { -readonly [K in keyof KeyInfo]: KeyInfo[K] } = { kid, alg, status: status as KeyStatus };
   const nb = time(kid, jwk.not_before, 'not_before');
   const na = time(kid, jwk.not_after, 'not_after');
   if (nb !== undefined) info.notBefore = nb;
   if (na !== undefined) info.notAfter = na;
   if (nb !== undefined && na !== undefined && na < nb) fail(kid, 'not_after is before not_before');
-  if (policy !== undefined) info.policy = policy as KeyPolicy;
+  if (policy !== undefined) info.policy = policy;
   const lifecycle: { -readonly [K in keyof KeyLifecycle]: KeyLifecycle[K] } = {};
   for (const [field, member] of LIFECYCLE_MEMBERS) {
     const t = time(kid, jwk[member], member);

@@ -79,10 +79,10 @@ export class SealKey implements KeyInfo {
     this.status = info.status;
     if (info.notBefore !== undefined) this.notBefore = info.notBefore;
     if (info.notAfter !== undefined) this.notAfter = info.notAfter;
-    if (info.policy !== undefined) this.policy = info.policy;
     if (info.lifecycle !== undefined && Object.keys(info.lifecycle).length > 0) this.lifecycle = Object.freeze({ ...info.lifecycle });
     this.spec = ALG_SPECS[info.alg];
     const m = compilePolicy(info.policy, info.kid);
+    if (m.policy !== undefined) this.policy = m.policy;
     this.allowsCtx = m.ctx;
     this.allowsTyp = m.typ;
     this.#verifying = verifying;

@@ -50,14 +50,37 @@ function compile(patterns: readonly string[]): NameMatcher {
   return (name) => name !== undefined && (exact.has(name) || wild.some((p) => matchPattern(p, name)));
 }
 
-export function compilePolicy(policy: KeyPolicy | undefined, kid: string): { ctx: NameMatcher; typ: NameMatcher } {
-  if (policy === undefined) return { ctx: allowAll, typ: allowAll };
-  const list = (v: unknown, field: string): NameMatcher => {
+const POLICY_MEMBERS = new Set(['ctx', 'typ']);
+
+/**
+ * Checks a policy and returns it as a frozen copy with its matchers. Refused (ERR_INVALID_KEY): a
+ * member other than ctx and typ (a misspelt `ctxs` would otherwise be ignored and let the key sign
+ * anything), an empty list (it would deny everything without saying so), and anything but
+ * non-empty strings in a list. `{}` is the same as no policy.
+ */
+export function compilePolicy(policy: KeyPolicy | undefined, kid: string): { policy: KeyPolicy | undefined; ctx: NameMatcher; typ: NameMatcher } {
+  if (policy === undefined) return { policy: undefined, ctx: allowAll, typ: allowAll };
+  const bad = (what: string): never => {
+    throw new InvalidKeyError(`key "${kid}": ${what}`);
+  };
+  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) bad('policy must be an object like {"ctx":["billing.*"],"typ":["*"]}');
+  for (const member of Object.keys(policy)) {
+    if (!POLICY_MEMBERS.has(member)) {
+      bad(`policy has an unknown member ${JSON.stringify(member.slice(0, 40))}: only "ctx" and "typ" are allowed (a misspelt member would be ignored and let the key sign anything)`);
+    }
+  }
+  const copy: { ctx?: readonly string[]; typ?: readonly string[] } = {};
+  const list = (v: unknown, field: 'ctx' | 'typ'): NameMatcher => {
     if (v === undefined) return allowAll;
     if (!Array.isArray(v) || !v.every((s) => typeof s === 'string' && s.length > 0)) {
-      throw new InvalidKeyError(`key "${kid}": policy.${field} must be a list of non-empty names or * patterns`);
+      bad(`policy.${field} must be a list of non-empty names or * patterns`);
     }
-    return v.includes('*') ? allowAll : compile(v);
+    const names = v as string[];
+    if (names.length === 0) bad(`policy.${field} is an empty list, which would refuse every message: list the allowed names, or leave ${field} out to allow any`);
+    copy[field] = Object.freeze([...names]);
+    return names.includes('*') ? allowAll : compile(names);
   };
-  return { ctx: list(policy.ctx, 'ctx'), typ: list(policy.typ, 'typ') };
+  const ctx = list(policy.ctx, 'ctx');
+  const typ = list(policy.typ, 'typ');
+  return { policy: Object.freeze(copy), ctx, typ };
 }
