@@ -121,6 +121,34 @@ describe('refusals', () => {
     }
   });
 
+  test('a hostile file asking for a costly scrypt is refused before scrypt runs (N, r, p and N*r*p bounded)', async () => {
+    const doc = JSON.parse(await exportEncryptedKeyring(richKeyring(), PASS, FAST));
+    const hostile: Array<[string, { N: number; r: number; p: number }]> = [
+      ['1 GiB of memory', { N: 2 ** 20, r: 8, p: 1 }],
+      ['16 times the default work', { N: 2 ** 17, r: 8, p: 16 }],
+      ['512 MiB, N*r*p = 2^22', { N: 2 ** 18, r: 16, p: 1 }],
+      ['N above 2^18', { N: 2 ** 19, r: 1, p: 1 }],
+      ['r above 16', { N: 2 ** 14, r: 17, p: 1 }],
+      ['p above 4', { N: 2 ** 14, r: 1, p: 5 }],
+      ['N*r*p = 2^22 with small N', { N: 2 ** 16, r: 16, p: 4 }],
+    ];
+    for (const [what, kdf] of hostile) {
+      const text = JSON.stringify({ ...doc, kdf: { ...doc.kdf, ...kdf } });
+      assert.throws(() => readBackupInfo(text), BackupMalformedError, what);
+      // The passphrase is right: only the parameters can make this fail, and they must fail first.
+      await assert.rejects(importEncryptedKeyring(text, PASS), (e: unknown) => {
+        assert.ok(e instanceof BackupMalformedError, `${what}: ${String(e)}`);
+        assert.match(e.message, /scrypt/);
+        return true;
+      });
+    }
+    // The default and a little above it are within the bounds.
+    for (const kdf of [DEFAULT_BACKUP_KDF, { N: 2 ** 18, r: 8, p: 1 }, { N: 2 ** 17, r: 8, p: 2 }, { N: 2 ** 14, r: 16, p: 4 }]) {
+      assert.deepEqual(readBackupInfo(JSON.stringify({ ...doc, kdf: { ...doc.kdf, ...kdf } })).kdf, { ...kdf });
+    }
+    assert.equal(await codeOf(exportEncryptedKeyring(richKeyring(), PASS, { kdf: { N: 2 ** 20 } })), 'ERR_INVALID_ARGUMENT');
+  });
+
   test('not a backup, or a future version: ERR_BACKUP_MALFORMED', async () => {
     const doc = JSON.parse(await exportEncryptedKeyring(richKeyring(), PASS, FAST));
     for (const text of ['', 'hello', '[]', '{}', JSON.stringify(richKeyring().toPrivateJwks()), JSON.stringify({ ...doc, format: 'x' })]) {

@@ -42,10 +42,15 @@ export const DEFAULT_BACKUP_KDF = { N: 2 ** 17, r: 8, p: 1 } as const;
 /** Passphrases shorter than this are refused when exporting. */
 export const MIN_PASSPHRASE_LENGTH = 12;
 
-// Bounds on what a backup file may ask for, so a hostile file cannot make us allocate gigabytes.
+// Bounds on what a backup file may ask for, checked before scrypt runs: a hostile file must not
+// make an import allocate gigabytes or burn a minute of CPU before the passphrase is even checked.
+// A little above the default (N=2^17, r=8, p=1: N*r*p = 2^20, 128 MiB): N*r*p at most 2^21, which
+// caps memory (128*N*r bytes) at 256 MiB and the work at about twice the default.
 const MIN_N = 2 ** 14;
-const MAX_N = 2 ** 20;
-const MAX_MEM = 1024 * 1024 * 1024;
+const MAX_N = 2 ** 18;
+const MAX_R = 16;
+const MAX_P = 4;
+const MAX_NRP = 2 ** 21;
 const CHECK_LABEL = 'sealq keyring backup v1 passphrase check';
 
 export interface ScryptParams {
@@ -77,10 +82,12 @@ interface Parsed extends BackupInfo {
 }
 
 function checkParams(p: ScryptParams, make: (m: string) => SealqError): void {
-  if (!Number.isSafeInteger(p.N) || p.N < MIN_N || p.N > MAX_N || (p.N & (p.N - 1)) !== 0) throw make(`scrypt N must be a power of two from 2^14 to 2^20, got ${p.N}`);
-  if (!Number.isSafeInteger(p.r) || p.r < 1 || p.r > 32) throw make(`scrypt r must be 1 to 32, got ${p.r}`);
-  if (!Number.isSafeInteger(p.p) || p.p < 1 || p.p > 16) throw make(`scrypt p must be 1 to 16, got ${p.p}`);
-  if (128 * p.N * p.r > MAX_MEM) throw make(`scrypt N*r would need more than ${MAX_MEM / 2 ** 20} MiB`);
+  if (!Number.isSafeInteger(p.N) || p.N < MIN_N || p.N > MAX_N || (p.N & (p.N - 1)) !== 0) throw make(`scrypt N must be a power of two from 2^14 to 2^18, got ${String(p.N).slice(0, 20)}`);
+  if (!Number.isSafeInteger(p.r) || p.r < 1 || p.r > MAX_R) throw make(`scrypt r must be 1 to ${MAX_R}, got ${String(p.r).slice(0, 20)}`);
+  if (!Number.isSafeInteger(p.p) || p.p < 1 || p.p > MAX_P) throw make(`scrypt p must be 1 to ${MAX_P}, got ${String(p.p).slice(0, 20)}`);
+  if (p.N * p.r * p.p > MAX_NRP) {
+    throw make(`scrypt N*r*p is ${p.N * p.r * p.p}, more than 2^21 (the default is 2^20): it would cost ${(128 * p.N * p.r) / 2 ** 20} MiB and ${(p.N * p.r * p.p) / 2 ** 20}x the default work before the passphrase can be checked`);
+  }
 }
 
 function passphraseBytes(passphrase: string | Uint8Array): Buffer {
