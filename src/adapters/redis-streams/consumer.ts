@@ -8,8 +8,8 @@ import { InvalidArgumentError, MalformedError, RejectionError, isSealqError } fr
 import type { Keyring, KeyringSource } from '../../keys/keyring.js';
 import type { OpenedMessage, OpenOptions } from '../../open.js';
 import type { ReplayStore } from '../../replay/store.js';
-import { DEAD_LETTER_SUFFIX, deadLetterFields } from './dead-letter.js';
-import type { DeadLetter } from './dead-letter.js';
+import { DEAD_LETTER_SUFFIX, deadLetterFields, HANDLER_FAILED } from './dead-letter.js';
+import type { DeadLetter, DeadLetterCode } from './dead-letter.js';
 import { ENVELOPE_FIELD } from './producer.js';
 import { scopeReplayStore } from './scoped-store.js';
 
@@ -58,8 +58,8 @@ export interface SealedStreamConsumerOptions extends Omit<OpenOptions, 'ctx' | '
   startId?: string;
   /** Something went wrong that did not lose a message (a handler failed, Redis was unreachable, ...). Default: console.error. */
   onError?: (error: Error, entryId?: string) => void;
-  /** An entry was moved to the dead-letter stream. */
-  onDeadLetter?: (deadLetter: Omit<DeadLetter, 'fields'>) => void;
+  /** An entry was moved to the dead-letter stream: what was written there, its original fields included. */
+  onDeadLetter?: (deadLetter: DeadLetter) => void;
 }
 
 export interface StreamConsumerStats {
@@ -69,8 +69,7 @@ export interface StreamConsumerStats {
   retried: number;
 }
 
-/** Dead-letter code of an entry whose handler kept failing (not a verdict on the message). */
-export const HANDLER_FAILED = 'ERR_HANDLER_FAILED';
+export { HANDLER_FAILED };
 
 const ms = (v: number | string | undefined, dflt: number, what: string): number => (v === undefined ? dflt : parseDuration(v, what));
 const sleep = (t: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, t));
@@ -329,12 +328,12 @@ export class SealedStreamConsumer {
     }
   }
 
-  async #toDeadLetter(id: string, fields: Buffer[], redelivered: boolean, e: { code: string; message: string }): Promise<void> {
+  async #toDeadLetter(id: string, fields: Buffer[], redelivered: boolean, e: { code: DeadLetterCode; message: string }): Promise<void> {
     const d = { code: e.code, reason: e.message, at: new Date().toISOString(), stream: this.stream, group: this.group, consumer: this.consumer, entryId: id, redelivered };
     // XADD first: if the XACK is lost the entry is dead-lettered again, never dropped.
     await this.#redis.call('XADD', this.deadLetter, '*', ...deadLetterFields(d, fields));
     await this.#redis.call('XACK', this.stream, this.group, id);
     this.stats.deadLettered++;
-    this.#o.onDeadLetter?.(d);
+    this.#o.onDeadLetter?.({ ...d, fields });
   }
 }
