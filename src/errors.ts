@@ -154,6 +154,13 @@ export const OTHER_ERROR_CODES = [
 /** Every code a SealqError can carry. */
 export type SealqErrorCode = RejectionCode | (typeof OTHER_ERROR_CODES)[number];
 
+const ERROR_CODES: ReadonlySet<string> = new Set<string>([...REJECTION_CODES, ...OTHER_ERROR_CODES]);
+
+/** True when `code` is one of the codes a SealqError can carry (for codes read back from a queue). */
+export function isSealqErrorCode(code: unknown): code is SealqErrorCode {
+  return typeof code === 'string' && ERROR_CODES.has(code);
+}
+
 /** True for any sealq error (also across duplicated module copies, by shape). */
 export function isSealqError(err: unknown): err is SealqError {
   return err instanceof SealqError || (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' && (err as Error).name?.endsWith('Error') && 'rejection' in err);

@@ -14,7 +14,9 @@ import {
   ReplayedError,
   ReplayStoreUnavailableError,
   SealqError,
+  isSealqErrorCode,
 } from '../../errors.js';
+import type { SealqErrorCode } from '../../errors.js';
 import type { Keyring, KeyringSource } from '../../keys/keyring.js';
 import type { ReplayKey, ReplayStore } from '../../replay/store.js';
 import { JOB_CONTENT_TYPE, PER_RUN_ID_PREFIX } from './seal-job.js';
@@ -174,9 +176,13 @@ function forBullmq(err: SealqError, final = !err.retryable): Error {
   return e;
 }
 
-/** The sealq code at the start of a failed job's failedReason, if sealq failed it. */
-export function failedCode(job: { failedReason?: string | undefined }): string | undefined {
-  return /^(ERR_[A-Z_]+): /.exec(job.failedReason ?? '')?.[1];
+/**
+ * The sealq code at the start of a failed job's failedReason, if sealq failed it; undefined for
+ * anything else, also for a processor's own error whose message happens to start like one.
+ */
+export function failedCode(job: { failedReason?: string | undefined }): SealqErrorCode | undefined {
+  const code = /^(ERR_[A-Z_]+): /.exec(job.failedReason ?? '')?.[1];
+  return isSealqErrorCode(code) ? code : undefined;
 }
 
 // ---- the sealed view of a job -------------------------------------------------------------------

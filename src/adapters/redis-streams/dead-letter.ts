@@ -1,3 +1,6 @@
+import { isSealqErrorCode } from '../../errors.js';
+import type { SealqErrorCode } from '../../errors.js';
+
 /**
  * Dead-letter entries: what was rejected, why, when and where, followed by the original entry's
  * fields exactly as they were (bytes, order, duplicates), so nothing is lost and an operator can
@@ -19,8 +22,14 @@ export const DEAD_LETTER_FIELDS = [
 /** Suffix of the default dead-letter stream (`<stream>:dead`). */
 export const DEAD_LETTER_SUFFIX = ':dead';
 
+/** Dead-letter code of an entry whose handler kept failing (not a verdict on the message). */
+export const HANDLER_FAILED = 'ERR_HANDLER_FAILED';
+
+/** Every code a dead letter can carry: a sealq rejection (or other sealq error), or HANDLER_FAILED. */
+export type DeadLetterCode = SealqErrorCode | typeof HANDLER_FAILED;
+
 export interface DeadLetter {
-  readonly code: string;
+  readonly code: DeadLetterCode;
   readonly reason: string;
   readonly at: string;
   readonly stream: string;
@@ -48,7 +57,8 @@ export function deadLetterFields(d: Omit<DeadLetter, 'fields'>, original: readon
 
 /**
  * Reads a dead-letter entry's fields (as XRANGE returns them, strings or Buffers); undefined when
- * they are not a sealq dead letter.
+ * they are not a sealq dead letter, or carry a code this version does not know (a code is typed,
+ * so that a switch over it can be exhaustive; a newer sealq may add codes).
  */
 export function parseDeadLetter(fields: ReadonlyArray<string | Buffer>): DeadLetter | undefined {
   const n = DEAD_LETTER_FIELDS.length;
@@ -59,6 +69,7 @@ export function parseDeadLetter(fields: ReadonlyArray<string | Buffer>): DeadLet
     meta.push(String(fields[2 * i + 1]));
   }
   const [code, reason, at, stream, group, consumer, entryId, redelivered] = meta as [string, string, string, string, string, string, string, string];
+  if (code !== HANDLER_FAILED && !isSealqErrorCode(code)) return undefined;
   const rest = fields.slice(2 * n).map((f) => (Buffer.isBuffer(f) ? f : Buffer.from(f, 'utf8')));
   return { code, reason, at, stream, group, consumer, entryId, redelivered: redelivered === '1', fields: rest };
 }

@@ -7,5 +7,5 @@ export type { XAddSealedOptions } from './producer.js';
 export { SealedStreamConsumer, HANDLER_FAILED } from './consumer.js';
 export type { SealedStreamConsumerOptions, StreamMessage, StreamConsumerStats } from './consumer.js';
 export { parseDeadLetter, DEAD_LETTER_FIELDS, DEAD_LETTER_SUFFIX } from './dead-letter.js';
-export type { DeadLetter } from './dead-letter.js';
+export type { DeadLetter, DeadLetterCode } from './dead-letter.js';
 export { scopeReplayStore } from './scoped-store.js';
