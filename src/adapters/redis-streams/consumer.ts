@@ -11,6 +11,7 @@ import type { ReplayStore } from '../../replay/store.js';
 import { DEAD_LETTER_SUFFIX, deadLetterFields, HANDLER_FAILED } from './dead-letter.js';
 import type { DeadLetter, DeadLetterCode } from './dead-letter.js';
 import { ENVELOPE_FIELD } from './producer.js';
+import { readReplyEntries } from './replies.js';
 import { scopeReplayStore } from './scoped-store.js';
 
 type Client = Redis | Cluster;
@@ -199,8 +200,8 @@ export class SealedStreamConsumer {
         const free = this.#concurrency - this.#active.size;
         if (free <= 0) continue;
         const block = Math.max(1, Math.min(this.#block, this.#nextClaim - Date.now()));
-        const reply = (await this.#reader!.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', free, 'BLOCK', block, 'STREAMS', this.stream, '>')) as Array<[Buffer, Entry[]]> | null;
-        for (const [, entries] of reply ?? []) for (const e of entries) this.#dispatch(e, false);
+        const reply: unknown = await this.#reader!.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', free, 'BLOCK', block, 'STREAMS', this.stream, '>');
+        for (const e of readReplyEntries(reply)) this.#dispatch(e, false); // RESP2 and RESP3 shapes
         backoff = 100;
       } catch (e) {
         if (!this.#running) break;
