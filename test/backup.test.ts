@@ -149,6 +149,10 @@ describe('refusals', () => {
     assert.equal(await codeOf(exportEncryptedKeyring(richKeyring(), PASS, { kdf: { N: 2 ** 20 } })), 'ERR_INVALID_ARGUMENT');
   });
 
+  test('an empty keyring is not backed up: its backup could never be imported', async () => {
+    assert.equal(await codeOf(exportEncryptedKeyring(new Keyring([]), PASS, FAST)), 'ERR_INVALID_ARGUMENT');
+  });
+
   test('not a backup, or a future version: ERR_BACKUP_MALFORMED', async () => {
     const doc = JSON.parse(await exportEncryptedKeyring(richKeyring(), PASS, FAST));
     for (const text of ['', 'hello', '[]', '{}', JSON.stringify(richKeyring().toPrivateJwks()), JSON.stringify({ ...doc, format: 'x' })]) {

@@ -66,6 +66,15 @@ describe('writing keyring files', () => {
     assert.deepEqual(readdirSync(dir).filter((x) => x.endsWith('.tmp')), []);
   });
 
+  test('an empty keyring is never written: no loader would read it back', () => {
+    const f = file();
+    assert.throws(() => writeKeyringFileSync(f, new Keyring([])), { code: 'ERR_INVALID_KEYRING', message: /at least one key/ });
+    assert.deepEqual(readdirSync(dir).filter((x) => x === f.slice(dir.length + 1) || x.endsWith('.tmp')), []);
+    writeKeyringFileSync(f, ring('a'));
+    assert.throws(() => updateKeyringFileSync(f, (k) => k.without('a')), { code: 'ERR_INVALID_KEYRING' });
+    assert.equal(readKeyringFileSync(f).primary!.kid, 'a', 'the file is untouched');
+  });
+
   test('updateKeyringFileSync changes the file under a lock and refuses while a lock exists', () => {
     const f = file();
     writeKeyringFileSync(f, ring('a'));

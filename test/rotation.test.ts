@@ -194,6 +194,13 @@ describe('refusals that protect messages in flight', () => {
     assert.deepEqual(ring.keys().map((k) => k.kid), ['k2']);
   });
 
+  test('the only key of a keyring cannot be removed: the file would hold an empty keyring no loader accepts', () => {
+    const verifier = Keyring.fromJwks(start().toPublicJwks()).toPublic();
+    const only = new Keyring([verifier.get('k1')!.with({ status: 'disabled' })]);
+    refused(() => removeKey(only, 'k1', at(T0)), false, /at least one key/);
+    refused(() => removeKey(only, 'k1', at(T0, { force: true })), false, /at least one key/);
+  });
+
   test('a key imported without lifecycle stamps (pre-rotation keyring) is not blocked by unknown times', () => {
     const k1 = generateKey('EdDSA', { kid: 'k1', status: 'primary' });
     let ring = new Keyring([k1, generateKey('EdDSA', { kid: 'k2' })]);

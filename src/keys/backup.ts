@@ -121,6 +121,7 @@ function aad(h: { createdAt: string; kids: readonly string[]; kdf: ScryptParams;
 /** Seals a keyring (its private JWKS) under a passphrase; returns the backup file's text. */
 export async function exportEncryptedKeyring(keyring: Keyring, passphrase: string | Uint8Array, options: ExportBackupOptions = {}): Promise<string> {
   if (!(keyring instanceof Keyring)) throw new InvalidArgumentError('exportEncryptedKeyring needs a Keyring');
+  if (keyring.size === 0) throw new InvalidArgumentError('the keyring is empty: a backup of it could never be imported (a keyring needs at least one key)');
   const pass = passphraseBytes(passphrase);
   if ((typeof passphrase === 'string' ? [...passphrase].length : pass.length) < MIN_PASSPHRASE_LENGTH) {
     throw new InvalidArgumentError(`the passphrase is too short: use at least ${MIN_PASSPHRASE_LENGTH} characters (a few random words)`);

@@ -61,6 +61,8 @@ export function readKeyringFileSync(path: string, options: ReadKeyringFileOption
 
 /** The text sealq writes for a keyring: the private JWKS, or the public one with `public: true`. */
 export function keyringFileText(keyring: Keyring, options: { public?: boolean } = {}): string {
+  // Written, it could never be read back: loaders refuse an empty keyring.
+  if (keyring.size === 0) throw new InvalidKeyringError('a keyring needs at least one key: refusing to write an empty one');
   return `${JSON.stringify(options.public === true ? keyring.toPublicJwks() : keyring.toPrivateJwks(), null, 2)}\n`;
 }
 

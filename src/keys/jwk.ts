@@ -6,6 +6,7 @@ import { InvalidKeyError } from '../errors.js';
 import { KEY_STATUSES, SealKey } from './key.js';
 import type { KeyInfo, KeyLifecycle, KeyStatus } from './key.js';
 import { compilePolicy } from './policy.js';
+import { parseKeyTimestamp } from './timestamp.js';
 import type { KeyPolicy } from './policy.js';
 
 /**
@@ -63,20 +64,10 @@ function fail(kid: string, what: string): never {
   throw new InvalidKeyError(`key ${kid === '' ? '(no kid)' : `"${kid}"`}: ${what}`);
 }
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
-
-/** Date.parse rolls 2026-02-30 over to March 2: the written day and time must exist as written. */
-function calendarValid(v: string): boolean {
-  const [y, mo, d, h, mi, se] = [0, 5, 8, 11, 14, 17].map((i) => Number(v.slice(i, i + 2 + (i === 0 ? 2 : 0))));
-  const days = new Date(Date.UTC(y!, mo!, 0)).getUTCDate();
-  return mo! >= 1 && mo! <= 12 && d! >= 1 && d! <= days && h! <= 23 && mi! <= 59 && se! <= 59;
-}
-
 function time(kid: string, v: unknown, member: string): number | undefined {
   if (v === undefined) return undefined;
-  // RFC 3339 with a zone only: Date.parse alone reads zone-less times as local time.
-  const t = typeof v === 'string' && RFC3339.test(v) && calendarValid(v) ? Date.parse(v) : NaN;
-  if (!Number.isFinite(t)) fail(kid, `${member} must be an RFC 3339 timestamp like 2026-01-31T00:00:00Z`);
+  const t = parseKeyTimestamp(v);
+  if (t === undefined) fail(kid, `${member} must be an RFC 3339 timestamp with a zone, of a day and time that exist, like 2026-01-31T00:00:00Z`);
   return t;
 }
 
@@ -91,13 +82,14 @@ export function importJwk(input: unknown, options: { allowPrivate?: boolean } = 
     }
   }
   const kty = jwk.kty;
-  const alg = jwk.alg ?? (kty === 'OKP' ? 'EdDSA' : kty === 'EC' ? 'ES256' : kty === 'RSA' ? 'PS256' : kty === 'oct' ? 'HS256' : undefined);
+  // Only an absent member takes the default: `"alg": null` or `"status": null` is refused, not read as absent.
+  const alg = jwk.alg !== undefined ? jwk.alg : (kty === 'OKP' ? 'EdDSA' : kty === 'EC' ? 'ES256' : kty === 'RSA' ? 'PS256' : kty === 'oct' ? 'HS256' : undefined);
   if (!isAlg(alg)) fail(kid, `alg ${JSON.stringify(alg)} is not supported; use one of ${Object.keys(ALG_SPECS).join(', ')}`);
   const spec = ALG_SPECS[alg];
   if (kty !== spec.kty) fail(kid, `kty ${JSON.stringify(kty)} does not fit alg ${alg} (expected "${spec.kty}")`);
   if (CRV[alg] !== undefined && jwk.crv !== CRV[alg]) fail(kid, `crv must be "${CRV[alg]}" for ${alg}`);
   if (jwk.use !== undefined && jwk.use !== 'sig') fail(kid, 'use must be "sig" (sealq keys only sign)');
-  const status = jwk.status ?? 'active';
+  const status = jwk.status !== undefined ? jwk.status : 'active';
   if (!KEY_STATUSES.includes(status as KeyStatus)) fail(kid, `status must be one of ${KEY_STATUSES.join(', ')}`);
   // Checked here, before the (costlier) key material: ERR_INVALID_KEY for a misspelt member or an empty list.
   const policy = compilePolicy(jwk.policy as KeyPolicy | undefined, kid).policy;

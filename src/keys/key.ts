@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { ALG_SPECS } from '../crypto/algorithms.js';
 import type { Alg, AlgSpec } from '../crypto/algorithms.js';
+import { InvalidKeyError } from '../errors.js';
 import { INSPECT } from '../redact.js';
 import { compilePolicy } from './policy.js';
 import type { KeyPolicy, NameMatcher } from './policy.js';
@@ -74,6 +75,7 @@ export class SealKey implements KeyInfo {
 
   /** @internal Use generateKey, importJwk or a Keyring. */
   constructor(info: KeyInfo, verifying: KeyObject, signing: KeyObject | ExternalSigner | undefined) {
+    if (!KEY_STATUSES.includes(info.status)) throw new InvalidKeyError(`key ${JSON.stringify(String(info.kid).slice(0, 128))}: status must be one of ${KEY_STATUSES.join(', ')}`);
     this.kid = info.kid;
     this.alg = info.alg;
     this.status = info.status;

@@ -69,6 +69,10 @@ export class Keyring {
     }
     const keys = (doc as { keys?: unknown } | null)?.keys;
     if (!Array.isArray(keys)) throw new InvalidKeyringError('a keyring must be a JWKS: a JSON object with a "keys" array');
+    // Before importing anything: a document of a million keys is refused without a million imports.
+    if (keys.length > MAX_KEYS) throw new InvalidKeyringError(`a keyring holds at most ${MAX_KEYS} keys; this one has ${keys.length}`);
+    // Refused when loaded, not at the first message: an empty keyring can neither seal nor open anything.
+    if (keys.length === 0) throw new InvalidKeyringError('a keyring needs at least one key, and this one holds no keys: create one with sealq keygen, or sealq key add --create');
     try {
       return new Keyring(keys.map((k: unknown) => importJwk(k, options)));
     } catch (e) {

@@ -202,6 +202,8 @@ export function removeKey(keyring: Keyring, kid: string, options: RotationOption
   const r = resolve(options);
   const key = find(keyring, kid);
   if (key.status === 'primary') never(`key "${kid}" is the primary key and cannot be removed: promote another key, retire this one, then remove it`);
+  // The file would then hold an empty keyring, which no loader accepts.
+  if (keyring.size === 1) never(`key "${kid}" is the only key of this keyring, and a keyring needs at least one key: add its successor first`);
   if (key.status === 'active') {
     const lc = key.lifecycle;
     const retiredFrom = lc?.retiredAt !== undefined ? Math.min(lc.retiredAt, key.notAfter ?? lc.retiredAt) : key.notAfter;
