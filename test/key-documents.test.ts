@@ -167,3 +167,56 @@ describe('keyring document limits (normative)', () => {
     assert.equal(importJwk(rsa(modulus(0x80, 512))).alg, 'PS256', '4096 bits');
   });
 });
+
+describe('Ed25519 public keys: canonical, on the curve, not of small order (SPEC §7.1)', () => {
+  const P = 2n ** 255n - 19n;
+  /** The 32-byte encoding of y with the sign bit of x, as base64url. */
+  const enc = (y: bigint, sign = 0): string => {
+    const b = Buffer.from(y.toString(16).padStart(64, '0'), 'hex').reverse();
+    b[31]! |= sign << 7;
+    return b.toString('base64url');
+  };
+  const Y8 = 0x05fc536d880238b13933c6d305acdfd5f098eff289f4c345b027b2c28f95e826n;
+  const okp = (x: string): Record<string, unknown> => ({ kty: 'OKP', crv: 'Ed25519', kid: 'ed', alg: 'EdDSA', x });
+  const refused = (x: string, pattern: RegExp, why: string): void => {
+    assert.throws(() => importJwk(okp(x)), (e: unknown) => {
+      assert.equal((e as { code?: string }).code, 'ERR_INVALID_KEY', `${why}: ${String(e)}`);
+      assert.match((e as Error).message, pattern, why);
+      return true;
+    });
+    assert.equal(code(() => Keyring.fromJwks({ keys: [okp(x)] })), 'ERR_INVALID_KEYRING', why);
+  };
+
+  test('a non-canonical x (y >= p) is refused, for every such y and both signs', () => {
+    for (let y = P; y < 2n ** 255n; y++) {
+      for (const sign of [0, 1]) refused(enc(y, sign), /canonical/, `y = p + ${y - P}, sign ${sign}`);
+    }
+  });
+
+  test('the eight small-order points are refused, with either sign bit', () => {
+    for (const y of [0n, 1n, P - 1n, Y8, P - Y8]) {
+      for (const sign of [0, 1]) refused(enc(y, sign), /small order/, `y = ${y}, sign ${sign}`);
+    }
+  });
+
+  test('a y that is not on the curve is refused', () => {
+    refused(enc(2n), /not a point/, 'y = 2');
+  });
+
+  test('x must be exactly 32 bytes of canonical base64url', () => {
+    const good = exportPublicJwk(generateKey('EdDSA', { kid: 'g' })).x as string;
+    for (const x of [good.slice(0, -1), `${good}A`, 'AAAA', `${good.slice(0, -1)}${good.at(-1) === 'A' ? 'B' : 'A'}=`, 42, '']) {
+      assert.equal(code(() => importJwk(okp(x as string))), 'ERR_INVALID_KEY', String(x));
+    }
+  });
+
+  test('real keys are accepted, public and private', () => {
+    for (let i = 0; i < 50; i++) {
+      const key = generateKey('EdDSA', { kid: `ok-${i}` });
+      assert.equal(importJwk(exportPublicJwk(key)).alg, 'EdDSA');
+      assert.equal(importJwk(exportPrivateJwk(key)).canSign, true);
+    }
+    // The base point (y = 4/5) is a valid, prime-order point.
+    assert.equal(importJwk(okp(enc(0x6666666666666666666666666666666666666666666666666666666666666658n))).alg, 'EdDSA');
+  });
+});

@@ -5,6 +5,7 @@ import type { Alg } from '../crypto/algorithms.js';
 import { InvalidKeyError } from '../errors.js';
 import { KEY_STATUSES, SealKey } from './key.js';
 import type { KeyInfo, KeyLifecycle, KeyStatus } from './key.js';
+import { ed25519PublicKeyProblem } from './ed25519.js';
 import { compilePolicy } from './policy.js';
 import { parseKeyTimestamp } from './timestamp.js';
 import type { KeyPolicy } from './policy.js';
@@ -119,6 +120,13 @@ export function importJwk(input: unknown, options: { allowPrivate?: boolean } = 
     verifying = signing = createSecretKey(secret);
     secret.fill(0);
   } else {
+    if (alg === 'EdDSA' && jwk.x !== undefined) {
+      // node:crypto takes any 32 bytes as an Ed25519 public key: the point is checked here.
+      const x = typeof jwk.x === 'string' && /^[A-Za-z0-9_-]+$/.test(jwk.x) ? Buffer.from(jwk.x, 'base64url') : undefined;
+      if (x === undefined || x.toString('base64url') !== jwk.x) fail(kid, 'x must be the base64url Ed25519 public key (32 bytes)');
+      const problem = ed25519PublicKeyProblem(x);
+      if (problem !== undefined) fail(kid, `Ed25519 public key refused: ${problem}`);
+    }
     // Pass only the members node:crypto knows, so extension members cannot confuse the import.
     const material: Record<string, unknown> = { kty };
     for (const m of ['crv', 'x', 'y', 'n', 'e', ...PRIVATE_MEMBERS]) if (jwk[m] !== undefined) material[m] = jwk[m];
