@@ -113,6 +113,14 @@ export class NoSigningKeyError extends SealqError {
 export class StoreNotIsolatedError extends SealqError {
   override readonly code = 'ERR_STORE_NOT_ISOLATED';
 }
+/** A unique task (asynq's Unique option) is already queued: its uniqueness lock is held. */
+export class DuplicateTaskError extends SealqError {
+  override readonly code = 'ERR_DUPLICATE_TASK';
+}
+/** A task with the given task id already exists in the queue. */
+export class TaskIdConflictError extends SealqError {
+  override readonly code = 'ERR_TASK_ID_CONFLICT';
+}
 
 /** Every rejection code, for documentation and exhaustive checks. */
 export const REJECTION_CODES = [
@@ -149,6 +157,8 @@ export const OTHER_ERROR_CODES = [
   'ERR_BACKUP_TAMPERED',
   'ERR_PKCS11',
   'ERR_STORE_NOT_ISOLATED',
+  'ERR_DUPLICATE_TASK',
+  'ERR_TASK_ID_CONFLICT',
 ] as const;
 
 /** Every code a SealqError can carry. */

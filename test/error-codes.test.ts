@@ -27,6 +27,8 @@ function action(code: DeadLetterCode): 'drop' | 'alert' | 'retry' | 'fix-config'
     case 'ERR_NOT_YET_VALID':
     case 'ERR_VALIDITY_TOO_LONG':
     case 'ERR_REPLAYED':
+    case 'ERR_DUPLICATE_TASK': // a producer's: the task is already queued
+    case 'ERR_TASK_ID_CONFLICT':
       return 'drop';
     case 'ERR_KEY_UNKNOWN':
     case 'ERR_ALG_MISMATCH':
