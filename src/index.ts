@@ -1,6 +1,6 @@
 export { seal, sealObject, sealDetached, sealAsync, sealObjectAsync, sealDetachedAsync } from './seal.js';
 export type { SealOptions } from './seal.js';
-export { open, DEFAULT_MAX_AGE_MS, DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_VALIDITY_MS } from './open.js';
+export { open, openAsync, DEFAULT_MAX_AGE_MS, DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_VALIDITY_MS } from './open.js';
 export type { Envelope, OpenOptions, OpenedMessage } from './open.js';
 export { openAndClaim, openOnce, DEFAULT_LEASE_MS } from './claim.js';
 export type { ClaimOptions, ClaimedMessage } from './claim.js';

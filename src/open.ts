@@ -105,8 +105,8 @@ export function decode(envelope: Envelope, maxPayloadBytes: number): RawEnvelope
   return decodeObject(envelope, maxPayloadBytes);
 }
 
-/** Checks one signature against the verifier's own key for its kid. */
-function verifyWith(key: SealKey, header: Header, input: Buffer, sig: Buffer): void {
+/** The checks of SPEC §9 step 2.3 that come before the signature: algorithm, status, validity window. */
+function beforeSignature(key: SealKey, header: Header): void {
   // The algorithm comes from our key; the message's claim must merely agree (no algorithm confusion).
   if (header.alg !== key.alg) {
     throw new AlgMismatchError(`message claims alg ${header.alg} but key "${key.kid}" is ${key.alg}: rejected (possible algorithm-confusion attempt)`);
@@ -117,12 +117,24 @@ function verifyWith(key: SealKey, header: Header, input: Buffer, sig: Buffer): v
   if ((key.notBefore !== undefined && header.iat < key.notBefore) || (key.notAfter !== undefined && header.iat > key.notAfter)) {
     throw new KeyInactiveError(`key "${key.kid}" was not valid at the message's issue time ${new Date(header.iat).toISOString()}: check the key's not_before/not_after`);
   }
-  if (!key.verify(input, sig)) {
-    throw new SignatureInvalidError(`signature does not verify with key "${key.kid}": the message was altered or not signed by that key`);
-  }
+}
+
+function badSignature(key: SealKey): SignatureInvalidError {
+  return new SignatureInvalidError(`signature does not verify with key "${key.kid}": the message was altered or not signed by that key`);
+}
+
+/** SPEC §9 step 2.3.5: only an authentic header's policy is checked. */
+function afterSignature(key: SealKey, header: Header): void {
   if (!key.allowsCtx(header.ctx) || !key.allowsTyp(header.typ)) {
     throw new KeyNotPermittedError(`key "${key.kid}" is not permitted to sign ctx "${header.ctx}"${header.typ === undefined ? '' : ` / typ "${header.typ}"`}: check the key's policy`);
   }
+}
+
+/** Checks one signature against the verifier's own key for its kid. */
+function verifyWith(key: SealKey, header: Header, input: Buffer, sig: Buffer): void {
+  beforeSignature(key, header);
+  if (!key.verify(input, sig)) throw badSignature(key);
+  afterSignature(key, header);
 }
 
 /** Members every header of one envelope must share (SPEC §8): only kid and alg may differ. */
@@ -151,6 +163,12 @@ function parseAll(raw: RawEnvelope): { headers: Array<Header | undefined>; malfo
   return malformed === undefined ? { headers } : { headers, malformed };
 }
 
+function noneVerified(firstError: RejectionError | undefined, malformed: RejectionError | undefined, unknown: string[]): never {
+  if (firstError !== undefined) throw firstError;
+  if (malformed !== undefined) throw malformed;
+  throw new KeyUnknownError(`no key in this keyring has kid ${unknown.map((k) => JSON.stringify(k)).join(', ')}: the message was forged, or the consumer's keyring is missing a new key (publish keys to consumers before promoting them)`);
+}
+
 function verify(keyring: Keyring, raw: RawEnvelope, seen: { header?: Header }): Header {
   let firstError: RejectionError | undefined;
   const unknown: string[] = [];
@@ -173,9 +191,36 @@ function verify(keyring: Keyring, raw: RawEnvelope, seen: { header?: Header }): 
       firstError ??= e as RejectionError;
     }
   }
-  if (firstError !== undefined) throw firstError;
-  if (malformed !== undefined) throw malformed;
-  throw new KeyUnknownError(`no key in this keyring has kid ${unknown.map((k) => JSON.stringify(k)).join(', ')}: the message was forged, or the consumer's keyring is missing a new key (publish keys to consumers before promoting them)`);
+  return noneVerified(firstError, malformed, unknown);
+}
+
+/** verify, with each signature operation of an asymmetric key on the thread pool; same order, same verdicts. */
+async function verifyAsync(keyring: Keyring, raw: RawEnvelope, seen: { header?: Header }): Promise<Header> {
+  let firstError: RejectionError | undefined;
+  const unknown: string[] = [];
+  const { headers, malformed } = parseAll(raw);
+  for (let i = 0; i < headers.length; i++) {
+    const header = headers[i];
+    if (header === undefined) continue;
+    seen.header ??= header;
+    const key = keyring.get(header.kid);
+    if (key === undefined) {
+      unknown.push(header.kid);
+      continue;
+    }
+    const s = raw.signatures[i]!;
+    try {
+      beforeSignature(key, header);
+      // A fresh buffer: the shared scratch one would be overwritten while the pool works.
+      const ok = key.spec.symmetric ? key.verify(signingInput(s.header, raw.payload, true), s.sig) : await key.verifyAsync(signingInput(s.header, raw.payload), s.sig);
+      if (!ok) throw badSignature(key);
+      afterSignature(key, header);
+      return header;
+    } catch (e) {
+      firstError ??= e as RejectionError;
+    }
+  }
+  return noneVerified(firstError, malformed, unknown);
 }
 
 function checkClaims(header: Header, o: OpenOptions): number {
@@ -223,13 +268,41 @@ export function open(keyring: Keyring | KeyringSource, envelope: Envelope, optio
   try {
     const raw = decode(envelope, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
     const header = verify(current(keyring), raw, seen);
-    const validUntil = checkClaims(header, options);
-    if (openChannel.hasSubscribers) publish(header, undefined);
-    return { payload: raw.payload, header, validUntil };
+    return accepted(raw, header, options);
   } catch (e) {
-    const err = e instanceof RejectionError || e instanceof InvalidArgumentError ? e
-      : new SignatureInvalidError('message could not be verified (unexpected verifier error); rejected', { cause: e });
-    if (openChannel.hasSubscribers) publish(seen.header, err.code);
-    throw err;
+    throw rejected(e, seen);
+  }
+}
+
+function accepted(raw: RawEnvelope, header: Header, options: OpenOptions): OpenedMessage {
+  const validUntil = checkClaims(header, options);
+  if (openChannel.hasSubscribers) publish(header, undefined);
+  return { payload: raw.payload, header, validUntil };
+}
+
+/** Fail closed: any unexpected exception inside verification becomes a rejection. */
+function rejected(e: unknown, seen: { header?: Header }): RejectionError | InvalidArgumentError {
+  const err = e instanceof RejectionError || e instanceof InvalidArgumentError ? e
+    : new SignatureInvalidError('message could not be verified (unexpected verifier error); rejected', { cause: e });
+  if (openChannel.hasSubscribers) publish(seen.header, err.code);
+  return err;
+}
+
+/**
+ * open() with the signature operation of EdDSA, ES256 and PS256 keys on libuv's thread pool, so
+ * a consumer verifies several messages at once instead of stalling its event loop. Every other
+ * check runs on the caller's thread in the same order as open(), so nothing reaches the pool
+ * that open() would reject first, and every verdict is the same. HMAC stays synchronous (the hop
+ * costs more than the MAC). Raise UV_THREADPOOL_SIZE above its default of 4 on larger machines.
+ */
+export async function openAsync(keyring: Keyring | KeyringSource, envelope: Envelope, options: OpenOptions): Promise<OpenedMessage> {
+  checkOptions(options);
+  const seen: { header?: Header } = {};
+  try {
+    const raw = decode(envelope, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
+    const header = await verifyAsync(current(keyring), raw, seen);
+    return accepted(raw, header, options);
+  } catch (e) {
+    throw rejected(e, seen);
   }
 }

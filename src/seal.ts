@@ -68,7 +68,7 @@ interface Sealing {
   sig: Uint8Array | Promise<Uint8Array>;
 }
 
-function start(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions): Sealing {
+function start(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions, pooled = false): Sealing {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('seal needs options with at least { ctx }');
   const key = current(keyring).signer();
   const body = payloadBytes(payload, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
@@ -105,7 +105,8 @@ function start(keyring: Keyring | KeyringSource, payload: string | Uint8Array, o
     throw new KeyNotPermittedError(`key "${key.kid}" may not sign ctx "${header.ctx}"${header.typ === undefined ? '' : ` / typ "${header.typ}"`}: its policy does not allow it`);
   }
   const hb = Buffer.from(serializeHeader(header), 'utf8');
-  const sig = key.sign(signingInput(hb, body, !key.external));
+  // The shared scratch input only for a signature made before this returns.
+  const sig = pooled ? key.signAsync(signingInput(hb, body)) : key.sign(signingInput(hb, body, !key.external));
   if (sealChannel.hasSubscribers) sealChannel.publish({ op: 'seal', outcome: 'ok', kid: key.kid, ctx: header.ctx, typ: header.typ, id: header.id });
   return { payload: body, header, hb, sig };
 }
@@ -130,7 +131,7 @@ export function sealRaw(keyring: Keyring | KeyringSource, payload: string | Uint
 
 /** @internal Async variant for external signers. */
 export async function sealRawAsync(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions): Promise<{ raw: RawEnvelope; header: Header }> {
-  const s = start(keyring, payload, options);
+  const s = start(keyring, payload, options, true);
   const sig = await s.sig;
   return { raw: done({ ...s, sig }), header: s.header };
 }
@@ -148,7 +149,10 @@ export function sealObject(keyring: Keyring | KeyringSource, payload: string | U
   return encodeObject(sealRaw(keyring, payload, options).raw);
 }
 
-/** seal() for keyrings whose primary signs asynchronously (KMS); works with any keyring. */
+/**
+ * seal() for keyrings whose primary signs asynchronously (KMS, PKCS#11); with an EdDSA, ES256 or
+ * PS256 key in memory it signs on libuv's thread pool, so several seals run at once.
+ */
 export async function sealAsync(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions): Promise<string> {
   return encodeCompact((await sealRawAsync(keyring, payload, options)).raw);
 }

@@ -18,6 +18,34 @@ export interface AlgSpec {
   readonly symmetric: boolean;
   sign(key: KeyObject, data: Uint8Array): Buffer;
   verify(key: KeyObject, data: Uint8Array, sig: Uint8Array): boolean;
+  /**
+   * The same verdict as verify, with the signature operation on libuv's thread pool (asymmetric
+   * algorithms) so several run at once; lengths are checked first, on the caller's thread. `data`
+   * must not be reused until the promise settles.
+   */
+  verifyAsync(key: KeyObject, data: Uint8Array, sig: Uint8Array): Promise<boolean>;
+  /** sign on the thread pool (asymmetric algorithms); HMAC signs synchronously. */
+  signAsync(key: KeyObject, data: Uint8Array): Promise<Buffer>;
+}
+
+type VerifyArgs = Parameters<typeof cryptoVerify>;
+
+// The callback forms of crypto.verify and crypto.sign run on libuv's thread pool.
+function pooledVerify(algorithm: string | null, data: Uint8Array, key: VerifyArgs[2], sig: Uint8Array): Promise<boolean> {
+  return new Promise((resolve) => {
+    // Fail closed: an OpenSSL error is a failed verification, never a crash.
+    try {
+      cryptoVerify(algorithm, data, key, sig, (err, ok) => resolve(err === null && ok === true));
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
+function pooledSign(algorithm: string | null, data: Uint8Array, key: Parameters<typeof cryptoSign>[2]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    cryptoSign(algorithm, data, key, (err, sig) => (err === null ? resolve(sig) : reject(err)));
+  });
 }
 
 function hmac(alg: Alg, hash: 'sha256' | 'sha512', len: number): AlgSpec {
@@ -30,6 +58,9 @@ function hmac(alg: Alg, hash: 'sha256' | 'sha512', len: number): AlgSpec {
     sign,
     // Constant-time compare; a truncated tag is never accepted (length is fixed).
     verify: (key, data, sig) => sig.length === len && timingSafeEqual(sign(key, data), sig),
+    // A thread-pool hop costs more than the HMAC itself: stays on the caller's thread.
+    verifyAsync: async (key, data, sig) => sig.length === len && timingSafeEqual(sign(key, data), sig),
+    signAsync: async (key, data) => sign(key, data),
   };
 }
 
@@ -45,6 +76,8 @@ export const ALG_SPECS: Readonly<Record<Alg, AlgSpec>> = {
     symmetric: false,
     sign: (key, data) => cryptoSign(null, data, key),
     verify: (key, data, sig) => sig.length === 64 && cryptoVerify(null, data, key, sig),
+    verifyAsync: (key, data, sig) => (sig.length === 64 ? pooledVerify(null, data, key, sig) : Promise.resolve(false)),
+    signAsync: (key, data) => pooledSign(null, data, key),
   },
   ES256: {
     alg: 'ES256',
@@ -54,6 +87,9 @@ export const ALG_SPECS: Readonly<Record<Alg, AlgSpec>> = {
     sign: (key, data) => cryptoSign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }),
     verify: (key, data, sig) =>
       sig.length === 64 && cryptoVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, sig),
+    verifyAsync: (key, data, sig) =>
+      (sig.length === 64 ? pooledVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, sig) : Promise.resolve(false)),
+    signAsync: (key, data) => pooledSign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }),
   },
   PS256: {
     alg: 'PS256',
@@ -64,6 +100,9 @@ export const ALG_SPECS: Readonly<Record<Alg, AlgSpec>> = {
     // Exactly the modulus length: OpenSSL alone also accepts a signature missing its leading zero bytes.
     verify: (key, data, sig) =>
       sig.length === (key.asymmetricKeyDetails!.modulusLength! + 7) >> 3 && cryptoVerify('sha256', data, { key, ...pss }, sig),
+    verifyAsync: (key, data, sig) =>
+      (sig.length === (key.asymmetricKeyDetails!.modulusLength! + 7) >> 3 ? pooledVerify('sha256', data, { key, ...pss }, sig) : Promise.resolve(false)),
+    signAsync: (key, data) => pooledSign('sha256', data, { key, ...pss }),
   },
 };
 

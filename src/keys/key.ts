@@ -110,6 +110,17 @@ export class SealKey implements KeyInfo {
     return this.spec.verify(this.#verifying, data, sig);
   }
 
+  /** @internal verify, with the signature operation on the thread pool for asymmetric keys. */
+  verifyAsync(data: Uint8Array, sig: Uint8Array): Promise<boolean> {
+    return this.spec.verifyAsync(this.#verifying, data, sig);
+  }
+
+  /** @internal sign on the thread pool for asymmetric keys held in memory; external signers as they are. */
+  signAsync(data: Uint8Array): Uint8Array | Promise<Uint8Array> {
+    const s = this.#signing!;
+    return 'sign' in s ? s.sign(data) : this.spec.symmetric ? this.spec.sign(s, data) : this.spec.signAsync(s, data);
+  }
+
   /** @internal The KeyObjects, for JWK export (an external signer has none to export). */
   material(): { verifying: KeyObject; signing: KeyObject | undefined } {
     const s = this.#signing;
@@ -149,7 +160,12 @@ export class SealKey implements KeyInfo {
     return { ...this.info(), canSign: this.canSign };
   }
 
-  [INSPECT](): string {
+  /** Public facts only, like inspect. */
+  toString(): string {
     return `SealKey { kid: ${JSON.stringify(this.kid)}, alg: '${this.alg}', status: '${this.status}', material: [redacted] }`;
+  }
+
+  [INSPECT](): string {
+    return this.toString();
   }
 }
