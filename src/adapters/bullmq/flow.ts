@@ -1,4 +1,4 @@
-import type { FlowChildJob, FlowJob, FlowOpts, FlowProducer, JobNode } from 'bullmq';
+import type { FlowJob, FlowOpts, FlowProducer, JobNode } from 'bullmq';
 import { InvalidArgumentError } from '../../errors.js';
 import type { Keyring, KeyringSource } from '../../keys/keyring.js';
 import { settingsOf } from './queue.js';
@@ -7,12 +7,18 @@ import { sealJobDataAuto } from './seal-job.js';
 import type { JobSealSettings } from './seal-job.js';
 import { wrapWith } from './wrap.js';
 
+/**
+ * A child node of a flow, as BullMQ types it. Taken from FlowJob rather than named: BullMQ 5
+ * exports it as FlowChildJob, BullMQ 6 as FlowJobNode (and no longer exports FlowChildJob).
+ */
+type FlowChild = NonNullable<FlowJob['children']>[number];
+
 /** A flow node as you write it: plain data, any queue, any children. */
 export interface PlainFlowJob<T = unknown> extends Omit<FlowJob, 'data' | 'children'> {
   data?: T;
   children?: Array<PlainFlowChildJob<T>>;
 }
-export interface PlainFlowChildJob<T = unknown> extends Omit<FlowChildJob, 'data' | 'children'> {
+export interface PlainFlowChildJob<T = unknown> extends Omit<FlowChild, 'data' | 'children'> {
   data?: T;
   children?: Array<PlainFlowChildJob<T>>;
 }
@@ -24,7 +30,7 @@ export type SealedFlowProducer<T = unknown> = Omit<FlowProducer, 'add' | 'addBul
   readonly unsealed: FlowProducer;
 };
 
-async function sealNode<N extends FlowJob | FlowChildJob>(
+async function sealNode<N extends FlowJob | FlowChild>(
   keyring: Keyring | KeyringSource,
   node: PlainFlowJob | PlainFlowChildJob,
   settings: JobSealSettings,
@@ -36,7 +42,7 @@ async function sealNode<N extends FlowJob | FlowChildJob>(
   const data = await sealJobDataAuto(keyring, node.queueName, node.name, node.data, { ...settings, ...(delay === undefined ? {} : { delay }) });
   const out = { ...node, data } as N;
   if (node.children !== undefined) {
-    out.children = await Promise.all(node.children.map((c) => sealNode<FlowChildJob>(keyring, c, settings, flowOpts)));
+    out.children = await Promise.all(node.children.map((c) => sealNode<FlowChild>(keyring, c, settings, flowOpts)));
   }
   return out;
 }

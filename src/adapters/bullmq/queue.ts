@@ -26,6 +26,12 @@ export type SealedQueue<T = unknown, R = any, N extends string = string> = Omit<
   readonly unsealed: Queue<SealedJobData, R, N>;
 };
 
+/** The add() options sealing depends on. `repeat` is BullMQ 5's (BullMQ 6 has upsertJobScheduler only), so it is read by name. */
+interface AddOptions {
+  repeat?: Pick<RepeatOptions, 'endDate'>;
+  delay?: number;
+}
+
 /** @internal Settings from the keyring-bearing options, without the keyring. */
 export function settingsOf(o: JobSealSettings): JobSealSettings {
   const s: JobSealSettings = {};
@@ -52,8 +58,8 @@ export function sealedQueue<T = unknown, R = any, N extends string = string>(que
 
   // The queue's default job options apply when a job's own options leave a field out, as in
   // Queue.add ({ ...defaults, ...opts }: a field present in opts wins, even if undefined).
-  const option = <K extends 'repeat' | 'delay'>(opts: JobsOptions | undefined, k: K): JobsOptions[K] =>
-    typeof opts === 'object' && opts !== null && k in opts ? opts[k] : q.defaultJobOptions?.[k];
+  const option = <K extends keyof AddOptions>(opts: JobsOptions | undefined, k: K): AddOptions[K] =>
+    typeof opts === 'object' && opts !== null && k in opts ? (opts as AddOptions)[k] : (q.defaultJobOptions as AddOptions | undefined)?.[k];
 
   const seal = (name: N, data: T, opts: JobsOptions | undefined): SealedJobData | Promise<SealedJobData> => {
     const repeat = option(opts, 'repeat');
