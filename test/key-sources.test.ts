@@ -248,6 +248,31 @@ describe('watchKeyringFile', () => {
     assert.equal(src.keyring.primary!.kid, 'a');
   });
 
+  test('an exception thrown by onReload or onError is logged as an error, not swallowed; the reload stands', async () => {
+    const f = file();
+    writeKeyringFileSync(f, ring('a'));
+    const logger = memoryLogger();
+    const src = watchKeyringFile(f, {
+      interval: 0,
+      watch: false,
+      logger,
+      onReload: () => {
+        throw new Error('metrics client not ready');
+      },
+      onError: () => {
+        throw new Error('alerting down');
+      },
+    });
+    sources.push(src);
+    writeKeyringFileSync(f, ring('b'));
+    assert.equal(await src.refresh(), true);
+    assert.equal(src.keyring.primary!.kid, 'b', 'the new keyring is in force');
+    assert.match(logger.lines.at(-1)!, /^error keyring file .* reloaded, but the onReload callback threw .*metrics client not ready/);
+    writeFileSync(f, 'not json');
+    assert.equal(await src.refresh(), false);
+    assert.match(logger.lines.at(-1)!, /^error keyring file .*: the onError callback threw: alerting down/);
+  });
+
   test('a file that did not change does not reload', async () => {
     const f = file();
     writeKeyringFileSync(f, ring('a'));
@@ -501,6 +526,24 @@ describe('jwksUrlSource against a local HTTP server', () => {
     t.after(() => srv.close());
     srv.reply = { status: 404 };
     await assert.rejects(jwksUrlSource(srv.url, { logger: memoryLogger() }), (e: unknown) => code(e) === 'ERR_KEYRING_SOURCE' && /HTTP 404/.test((e as Error).message));
+  });
+
+  test('an exception thrown by onReload is logged as an error, not swallowed; the reload stands', async (t) => {
+    const srv = await jwksServer();
+    t.after(() => srv.close());
+    let clock = 0;
+    srv.reply = { body: JSON.stringify(ring('u1').toPublicJwks()) };
+    const logger = memoryLogger();
+    const onReload = (): void => {
+      throw new Error('cache warmer crashed');
+    };
+    const src = await jwksUrlSource(srv.url, { logger, now: () => clock, onReload });
+    t.after(() => src.close());
+    srv.reply = { body: JSON.stringify(ring('u2').toPublicJwks()) };
+    clock += 3_600_000;
+    assert.equal(await src.refresh(), true);
+    assert.equal(src.keyring.primary!.kid, 'u2');
+    assert.match(logger.lines.at(-1)!, /^error JWKS from .* reloaded, but the onReload callback threw .*cache warmer crashed/);
   });
 
   test('a revocation published in the JWKS takes effect after the refetch', async (t) => {

@@ -194,6 +194,18 @@ describe('refusals that protect messages in flight', () => {
     assert.deepEqual(ring.keys().map((k) => k.kid), ['k2']);
   });
 
+  test('refusals state waiting times as durations (1h, 1d + 1m), not milliseconds', () => {
+    let ring = addKey(start(), 'EdDSA', { kid: 'k2', now: T0 });
+    const early = refused(() => promoteKey(ring, 'k2', { now: T0 + 1 }), true, /publish delay \(1h\)/);
+    assert.doesNotMatch(early.message, /\d ms\b/);
+    ring = promoteKey(ring, 'k2', { now: T0 + HOUR });
+    refused(() => retireKey(ring, 'k1', { now: T0 + HOUR + 1 }), true, /grace period \(max message validity \+ clock skew, 1d \+ 1m\)/);
+    refused(() => retireKey(ring, 'k1', { now: T0 + HOUR + 1, maxMessageValidity: '90m', clockSkew: 1500 }), true, /90m \+ 1500ms/);
+    ring = retireKey(ring, 'k1', { now: T0 + 30 * HOUR });
+    const r = refused(() => removeKey(ring, 'k1', { now: T0 + 30 * HOUR + 1, maxMessageValidity: '2d', clockSkew: '30s' }), true, /grace period \(2d \+ 30s\)/);
+    assert.doesNotMatch(r.message, /\d ms\b/);
+  });
+
   test('the only key of a keyring cannot be removed: the file would hold an empty keyring no loader accepts', () => {
     const verifier = Keyring.fromJwks(start().toPublicJwks()).toPublic();
     const only = new Keyring([verifier.get('k1')!.with({ status: 'disabled' })]);

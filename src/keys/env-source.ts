@@ -1,5 +1,5 @@
 import { InvalidKeyringError } from '../errors.js';
-import { Keyring } from './keyring.js';
+import { Keyring, looksLikePath } from './keyring.js';
 import { KeyringSourceError } from './sources.js';
 
 /** The environment variable holding the keyring JSON itself (containers, CI secrets, secret managers that inject env). */
@@ -26,6 +26,10 @@ export function keyringFromEnv(options: KeyringFromEnvOptions = {}): Keyring {
   const text = env[name];
   if (text === undefined || text.trim() === '') {
     throw new KeyringSourceError(`the ${name} environment variable is not set: put the keyring JSON (a JWKS, as written by sealq keygen) in it`);
+  }
+  if (looksLikePath(text)) {
+    // The value is not shown: it is meant to hold secrets.
+    throw new InvalidKeyringError(`the ${name} environment variable looks like a file path, but it holds the keyring JSON itself: put the JSON (a JWKS, as written by sealq keygen) in ${name}; for a file, name it in another variable such as KEYRING_FILE and load it with readKeyringFileSync(process.env.KEYRING_FILE) (sealq commands: --keyring FILE)`);
   }
   try {
     return Keyring.fromJwks(text, options.allowPrivate === undefined ? {} : { allowPrivate: options.allowPrivate });

@@ -36,7 +36,16 @@ function parse(path: string, text: string | Buffer, allowPrivate: boolean | unde
   }
 }
 
+/** Refuses keyring JSON passed where a path belongs (SEALQ_KEYRING given to readKeyringFileSync), without echoing it. */
+function checkPath(path: string): void {
+  if (typeof path !== 'string' || path === '') throw new KeyringSourceError('a keyring file path is required');
+  if (/^\s*[{[]/.test(path)) {
+    throw new KeyringSourceError('the keyring file path looks like keyring JSON, not a path (not shown: it may hold secrets). SEALQ_KEYRING holds the JSON itself: load it with keyringFromEnv() or Keyring.fromJwks, and name a file in another variable such as KEYRING_FILE');
+  }
+}
+
 function loadSync(path: string, options: ReadKeyringFileOptions): { keyring: Keyring; st: Stats; data: Buffer } {
+  checkPath(path);
   let data: Buffer;
   let st: Stats;
   try {
@@ -154,9 +163,9 @@ export interface WatchKeyringFileOptions {
    * replaced by one that cannot (a public keyring copied over a producer's private one).
    */
   validate?: (next: Keyring, previous: Keyring) => void;
-  /** Called after a new keyring took effect. */
+  /** Called after a new keyring took effect. If it throws, the error is logged through `logger.error`; the new keyring stays in force. */
   onReload?: (keyring: Keyring, previous: Keyring) => void;
-  /** Called when a changed file was refused (the old keyring stays in force), or could not be read. */
+  /** Called when a changed file was refused (the old keyring stays in force), or could not be read. If it throws, that is logged too. */
   onError?: (error: SealqError) => void;
   /** Where refusals are logged (loudly, as errors) and mode warnings go. Default: console. */
   logger?: SourceLogger;
@@ -208,8 +217,9 @@ export function watchKeyringFile(path: string, options: WatchKeyringFileOptions 
     logger.error(`keyring file ${JSON.stringify(path)} changed but was refused; the previous keyring stays in force: ${describe(err)}`);
     try {
       options.onError?.(err);
-    } catch {
-      /* a failing callback must not stop reloads */
+    } catch (e) {
+      // A failing callback must not stop reloads, nor go unnoticed.
+      logger.error(`keyring file ${JSON.stringify(path)}: the onError callback threw: ${describe(e)}`);
     }
   };
 
@@ -256,8 +266,9 @@ export function watchKeyringFile(path: string, options: WatchKeyringFileOptions 
     logger.info?.(`keyring file ${JSON.stringify(path)} reloaded: ${next.keys().map((k) => `${k.kid} (${k.status})`).join(', ')}`);
     try {
       options.onReload?.(next, previous);
-    } catch {
-      /* a failing callback must not undo a good reload */
+    } catch (e) {
+      // A failing callback must not undo a good reload, nor go unnoticed.
+      logger.error(`keyring file ${JSON.stringify(path)} reloaded, but the onReload callback threw (the new keyring is in force): ${describe(e)}`);
     }
     return true;
   };

@@ -21,9 +21,9 @@ export interface JwksUrlSourceOptions {
   allowHttp?: boolean;
   /** Extra request headers (an API token for a private JWKS endpoint). */
   headers?: Record<string, string>;
-  /** Called after a new keyring took effect. */
+  /** Called after a new keyring took effect. If it throws, the error is logged through `logger.error`; the new keyring stays in force. */
   onReload?: (keyring: Keyring, previous: Keyring) => void;
-  /** Called when a fetch failed or its content was refused (the last good keyring stays in force). */
+  /** Called when a fetch failed or its content was refused (the last good keyring stays in force). If it throws, that is logged too. */
   onError?: (error: SealqError) => void;
   /** Default: console. */
   logger?: SourceLogger;
@@ -164,8 +164,9 @@ export async function jwksUrlSource(url: string | URL, options: JwksUrlSourceOpt
       logger.info?.(`JWKS from ${shown} reloaded: ${next.keys().map((k) => `${k.kid} (${k.status})`).join(', ')}`);
       try {
         options.onReload?.(next, previous);
-      } catch {
-        /* a failing callback must not undo a good reload */
+      } catch (e) {
+        // A failing callback must not undo a good reload, nor go unnoticed.
+        logger.error(`JWKS from ${shown} reloaded, but the onReload callback threw (the new keyring is in force): ${describe(e)}`);
       }
     }
     return true;
@@ -184,8 +185,8 @@ export async function jwksUrlSource(url: string | URL, options: JwksUrlSourceOpt
         logger.error(`${err.message}; the last good keyring stays in force`);
         try {
           options.onError?.(err);
-        } catch {
-          /* ignore */
+        } catch (cb) {
+          logger.error(`JWKS source: the onError callback threw: ${describe(cb)}`);
         }
         return false;
       })

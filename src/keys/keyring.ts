@@ -26,6 +26,16 @@ export function current(k: Keyring | KeyringSource): Keyring {
 const MAX_KEYS = 1000;
 
 /**
+ * @internal True when text that should be keyring JSON looks like a file path instead (absolute,
+ * ./ or ../ or ~/, a drive letter, or a .json / .jwks name), to say so in the error.
+ */
+export function looksLikePath(text: string): boolean {
+  const t = text.trim();
+  if (t === '' || t.length > 4096 || /[{}\n\r]/.test(t)) return false;
+  return /^(?:\/|\.{1,2}[\\/]|~[\\/]|[A-Za-z]:[\\/])/.test(t) || /\.(?:json|jwks)$/i.test(t);
+}
+
+/**
  * A set of keys, JWKS-shaped on disk: at most one primary key (which signs) and any number of
  * verify-only keys. Immutable: every change returns a new Keyring, so a running consumer can swap
  * keyrings atomically. toJSON and inspect show key ids and statuses, never material.
@@ -60,10 +70,19 @@ export class Keyring {
   /** From a JWKS (object or JSON text), as written by toPrivateJwks / toPublicJwks or `sealq keygen`. */
   static fromJwks(jwks: unknown, options: { allowPrivate?: boolean } = {}): Keyring {
     let doc = jwks;
+    if (doc === undefined || doc === null) {
+      // Most often Keyring.fromJwks(process.env.SEALQ_KEYRING) with the variable unset.
+      throw new InvalidKeyringError(`the keyring given was ${String(doc)}: if it comes from an environment variable, that variable is not set; put the keyring JSON (a JWKS like {"keys":[...]}, as written by sealq keygen) in SEALQ_KEYRING, or read a keyring file with readKeyringFileSync`);
+    }
     if (typeof doc === 'string' || doc instanceof Uint8Array) {
+      const text = typeof doc === 'string' ? doc : Buffer.from(doc).toString('utf8');
       try {
-        doc = JSON.parse(typeof doc === 'string' ? doc : Buffer.from(doc).toString('utf8'));
+        doc = JSON.parse(text);
       } catch {
+        if (text.trim() === '') throw new InvalidKeyringError('the keyring text is empty: expected keyring JSON, a JWKS like {"keys":[...]}');
+        if (looksLikePath(text)) {
+          throw new InvalidKeyringError('the keyring text looks like a file path, not keyring JSON: read a keyring file with readKeyringFileSync(path); SEALQ_KEYRING holds the JSON itself, so name a file in another variable (e.g. KEYRING_FILE)');
+        }
         throw new InvalidKeyringError('the keyring is not valid JSON: expected a JWKS like {"keys":[...]}');
       }
     }
@@ -141,7 +160,12 @@ export class Keyring {
     return { keys: this.keys().map((k) => k.toJSON()) };
   }
 
+  /** Key ids, algorithms and statuses, never material: `Keyring { a (EdDSA, primary), b (HS256, active) }`. */
+  toString(): string {
+    return this.size === 0 ? 'Keyring { no keys }' : `Keyring { ${this.keys().map((k) => `${k.kid} (${k.alg}, ${k.status})`).join(', ')} }`;
+  }
+
   [INSPECT](): string {
-    return `Keyring { ${this.keys().map((k) => `${k.kid} (${k.alg}, ${k.status})`).join(', ')} }`;
+    return this.toString();
   }
 }

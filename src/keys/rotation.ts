@@ -54,15 +54,29 @@ interface Resolved {
   now: number;
   publishDelay: number;
   grace: number;
+  /** How the grace period is made up, for messages: "24h + 1m". */
+  graceText: string;
   force: boolean;
+}
+
+const UNITS: ReadonlyArray<readonly [string, number]> = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
+
+/** A duration in the form the options and the CLI flags take (`1h`, `90m`, `1500ms`): the largest unit that divides it. */
+function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  for (const [unit, size] of UNITS) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
 }
 
 function resolve(o: RotationOptions): Resolved {
   const d = (v: number | string | undefined, dflt: number, what: string): number => (v === undefined ? dflt : parseDuration(v, what));
+  const validity = d(o.maxMessageValidity, DEFAULT_MAX_AGE_MS, 'maxMessageValidity');
+  const skew = d(o.clockSkew, DEFAULT_CLOCK_SKEW_MS, 'clockSkew');
   return {
     now: o.now ?? Date.now(),
     publishDelay: d(o.publishDelay, DEFAULT_PUBLISH_DELAY_MS, 'publishDelay'),
-    grace: d(o.maxMessageValidity, DEFAULT_MAX_AGE_MS, 'maxMessageValidity') + d(o.clockSkew, DEFAULT_CLOCK_SKEW_MS, 'clockSkew'),
+    grace: validity + skew,
+    graceText: `${formatDuration(validity)} + ${formatDuration(skew)}`,
     force: o.force === true,
   };
 }
@@ -149,7 +163,7 @@ export function promoteKey(keyring: Keyring, kid: string, options: RotationOptio
   if (key.notBefore !== undefined) wait(r, key.notBefore, `key "${kid}" is not valid before ${iso(key.notBefore)}: messages it signed now would be rejected`);
   const added = key.lifecycle?.addedAt;
   if (added !== undefined) {
-    wait(r, added + r.publishDelay, `key "${kid}" was added at ${iso(added)}, less than the publish delay (${r.publishDelay} ms) ago: consumers that have not reloaded their keyring would reject its messages`);
+    wait(r, added + r.publishDelay, `key "${kid}" was added at ${iso(added)}, less than the publish delay (${formatDuration(r.publishDelay)}) ago: consumers that have not reloaded their keyring would reject its messages`);
   }
   let next = keyring;
   const old = keyring.primary;
@@ -173,7 +187,7 @@ export function retireKey(keyring: Keyring, kid: string, options: RotationOption
   if (key.lifecycle?.retiredAt !== undefined) never(`key "${kid}" was already retired at ${iso(key.lifecycle.retiredAt)}`);
   const demoted = key.lifecycle?.demotedAt;
   if (demoted !== undefined) {
-    wait(r, demoted + r.grace, `key "${kid}" was primary until ${iso(demoted)}, less than the grace period (max message validity + clock skew, ${r.grace} ms) ago`);
+    wait(r, demoted + r.grace, `key "${kid}" was primary until ${iso(demoted)}, less than the grace period (max message validity + clock skew, ${r.graceText}) ago`);
   }
   const notAfter = key.notAfter !== undefined && key.notAfter < r.now ? key.notAfter : r.now;
   return keyring.with(key.with({ notAfter, lifecycle: stamp(key, { retiredAt: r.now }) }));
@@ -208,7 +222,7 @@ export function removeKey(keyring: Keyring, kid: string, options: RotationOption
     const lc = key.lifecycle;
     const retiredFrom = lc?.retiredAt !== undefined ? Math.min(lc.retiredAt, key.notAfter ?? lc.retiredAt) : key.notAfter;
     if (retiredFrom !== undefined && retiredFrom <= r.now) {
-      wait(r, retiredFrom + r.grace, `key "${kid}" stopped verifying new messages at ${iso(retiredFrom)}, less than the grace period (${r.grace} ms) ago: messages it signed before may still be in flight`);
+      wait(r, retiredFrom + r.grace, `key "${kid}" stopped verifying new messages at ${iso(retiredFrom)}, less than the grace period (${r.graceText}) ago: messages it signed before may still be in flight`);
     } else {
       const neverSigned = lc?.addedAt !== undefined && lc.promotedAt === undefined && lc.demotedAt === undefined;
       if (!neverSigned && !r.force) {
