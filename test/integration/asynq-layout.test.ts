@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { AsynqClient } from '../../src/adapters/asynq/index.js';
 import type { AsynqEnqueueOptions } from '../../src/adapters/asynq/index.js';
-import { Keyring, SealqError } from '../../src/index.js';
+import { Keyring, SealqError, open } from '../../src/index.js';
 import { fixtureJson, needGo } from '../helpers/asynq-go.js';
 import { needBroker, uniqueName } from '../helpers/brokers.js';
 import { deleteMatching } from '../helpers/redis.js';
@@ -231,6 +231,9 @@ test('the Node producer leaves the Redis state asynq v0.26 client leaves, and as
     delete got.nextProcessUnix;
     assert.deepEqual(got, want, `task ${i}`);
     if (c.processAtMs !== undefined && c.processAtMs > nodeTo) assert.equal(v.nextProcessUnix, Math.floor(c.processAtMs / 1000), `task ${i} process at`);
+    // What asynq hands a handler opens: the payload it decoded and the seal in its headers.
+    const opened = open(keyring, { seal: (v.headers as Record<string, string>).sealq!, payload: Buffer.from((v.payload as string | null) ?? '', 'base64') }, { ctx: queueName(base, c.q), typ: c.type });
+    assert.deepEqual(opened.payload, c.payload ?? Buffer.alloc(0), `task ${i} opens`);
   }
 
   // Then asynq's client, on the same (emptied) queues.

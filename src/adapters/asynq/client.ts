@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { encodeCompact } from '../../envelope/carriers.js';
+import { encodeDetached } from '../../envelope/carriers.js';
 import { DuplicateTaskError, InvalidArgumentError, TaskIdConflictError } from '../../errors.js';
 import type { Keyring, KeyringSource } from '../../keys/keyring.js';
 import { sealRawAsync } from '../../seal.js';
@@ -76,7 +76,8 @@ export class AsynqClient {
     const sealOptions: SealOptions = { ctx: plan.queue, typ: plan.type, now: plan.now };
     for (const k of SEAL_OPTIONS) if (options[k] !== undefined) (sealOptions as unknown as Record<string, unknown>)[k] = options[k];
     const { raw, header } = await sealRawAsync(this.#keyring, plan.payload ?? Buffer.alloc(0), sealOptions);
-    const seal = encodeCompact({ payload: Buffer.alloc(0), signatures: raw.signatures });
+    // The headers carrier (SPEC §5.6): the payload is the task's payload, the seal one header.
+    const { seal } = encodeDetached(raw);
     await this.#write(plan, planMessage(plan, seal));
     return { id: plan.id, queue: plan.queue, type: plan.type, state: plan.scheduled ? 'scheduled' : 'pending', nextProcessAt: new Date(plan.scheduled ? plan.processAt : plan.now), sealId: header.id, seal };
   }

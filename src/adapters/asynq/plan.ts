@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { parseDuration } from '../../duration.js';
+import { SEAL_HEADER } from '../../envelope/carriers.js';
 import { InvalidArgumentError } from '../../errors.js';
 import type { SealOptions } from '../../seal.js';
 import { uniqueKey } from './keys.js';
 import { encodeTaskMessage } from './task-message.js';
 
-/** Name of the task header that carries the seal (the headers carrier: a detached compact envelope). */
-export const SEAL_HEADER = 'sealq';
 /** Asynq's queue when none is given. */
 export const DEFAULT_QUEUE = 'default';
 /** Asynq's retry count when none is given. */
