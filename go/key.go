@@ -1,0 +1,293 @@
+package sealq
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"math/big"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Key statuses (SPEC §7.1).
+const (
+	StatusPrimary  = "primary"  // signs new messages and verifies
+	StatusActive   = "active"   // verifies only
+	StatusDisabled = "disabled" // verifies nothing; may be made active again
+	StatusRevoked  = "revoked"  // verifies nothing, ever
+)
+
+// Key is one key of a keyring, read from a JWK. It is immutable. Its secret or private material
+// never leaves it: String, GoString, Format (every fmt verb) and MarshalJSON show public facts
+// only (kid, alg, status, validity, policy, whether it can sign).
+type Key struct {
+	kid       string
+	alg       string
+	status    string
+	notBefore *int64
+	notAfter  *int64
+	ctxList   []string
+	typList   []string
+	ctxMatch  *matcher
+	typMatch  *matcher
+
+	secret  []byte // HMAC
+	macPool *sync.Pool
+	edPub   ed25519.PublicKey
+	edPriv  ed25519.PrivateKey
+	ecPub   *ecdsa.PublicKey
+	ecPriv  *ecdsa.PrivateKey
+	rsaPub  *rsa.PublicKey
+	rsaPriv *rsa.PrivateKey
+}
+
+// Kid returns the key id.
+func (k *Key) Kid() string { return k.kid }
+
+// Alg returns the key's algorithm: HS256, HS512, EdDSA, ES256 or PS256.
+func (k *Key) Alg() string { return k.alg }
+
+// Status returns primary, active, disabled or revoked.
+func (k *Key) Status() string { return k.status }
+
+// CanSign reports whether the key holds private (or secret) material.
+func (k *Key) CanSign() bool {
+	return k.secret != nil || k.edPriv != nil || k.ecPriv != nil || k.rsaPriv != nil
+}
+
+// NotBefore returns the key's not_before, and whether it is set.
+func (k *Key) NotBefore() (time.Time, bool) { return optTime(k.notBefore) }
+
+// NotAfter returns the key's not_after, and whether it is set.
+func (k *Key) NotAfter() (time.Time, bool) { return optTime(k.notAfter) }
+
+// Policy returns copies of the key's policy lists; nil means the list is absent (anything allowed).
+func (k *Key) Policy() (ctx, typ []string) {
+	return append([]string(nil), k.ctxList...), append([]string(nil), k.typList...)
+}
+
+func optTime(ms *int64) (time.Time, bool) {
+	if ms == nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(*ms), true
+}
+
+type keyInfo struct {
+	Kid       string     `json:"kid"`
+	Alg       string     `json:"alg"`
+	Status    string     `json:"status"`
+	NotBefore *time.Time `json:"not_before,omitempty"`
+	NotAfter  *time.Time `json:"not_after,omitempty"`
+	Policy    *struct {
+		Ctx []string `json:"ctx,omitempty"`
+		Typ []string `json:"typ,omitempty"`
+	} `json:"policy,omitempty"`
+	CanSign bool `json:"canSign"`
+}
+
+func (k *Key) info() keyInfo {
+	i := keyInfo{Kid: k.kid, Alg: k.alg, Status: k.status, CanSign: k.CanSign()}
+	if t, ok := k.NotBefore(); ok {
+		i.NotBefore = &t
+	}
+	if t, ok := k.NotAfter(); ok {
+		i.NotAfter = &t
+	}
+	if k.ctxList != nil || k.typList != nil {
+		i.Policy = &struct {
+			Ctx []string `json:"ctx,omitempty"`
+			Typ []string `json:"typ,omitempty"`
+		}{toValidUTF8s(k.ctxList), toValidUTF8s(k.typList)}
+	}
+	return i
+}
+
+func toValidUTF8s(l []string) []string {
+	if l == nil {
+		return nil
+	}
+	out := make([]string, len(l))
+	for i, s := range l {
+		out[i] = toValidUTF8(s)
+	}
+	return out
+}
+
+// MarshalJSON writes public facts only, never material.
+func (k *Key) MarshalJSON() ([]byte, error) { return json.Marshal(k.info()) }
+
+// String describes the key without its material.
+func (k *Key) String() string {
+	if k == nil {
+		return "sealq.Key(nil)"
+	}
+	return fmt.Sprintf("sealq.Key{kid: %q, alg: %s, status: %s, material: [redacted]}", k.kid, k.alg, k.status)
+}
+
+// GoString is String, so %#v shows no material either.
+func (k *Key) GoString() string { return k.String() }
+
+// Format prints String for every verb (%v, %+v, %#v, %s, %q, %x...), so no verb can reach the
+// material through reflection.
+func (k *Key) Format(f fmt.State, verb rune) { formatRedacted(f, verb, k.String()) }
+
+func formatRedacted(f fmt.State, verb rune, s string) {
+	if verb == 'q' {
+		s = strconv.Quote(s)
+	}
+	_, _ = f.Write([]byte(s))
+}
+
+// ---- algorithms (SPEC §6) ----------------------------------------------------------------------
+
+// sigLen is the exact signature length of the key's algorithm.
+func (k *Key) sigLen() int {
+	switch k.alg {
+	case "HS256":
+		return 32
+	case "PS256":
+		return k.rsaPub.Size()
+	}
+	return 64
+}
+
+var siPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// appendSigningInput writes "sealq/v1" SP len(H) SP H SP len(P) SP P (SPEC §4).
+func appendSigningInput(dst, header, payload []byte) []byte {
+	dst = append(dst, "sealq/v1 "...)
+	dst = strconv.AppendInt(dst, int64(len(header)), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, header...)
+	dst = append(dst, ' ')
+	dst = strconv.AppendInt(dst, int64(len(payload)), 10)
+	dst = append(dst, ' ')
+	return append(dst, payload...)
+}
+
+// writeSigningInput feeds the signing input to a hash without building it in memory.
+func writeSigningInput(h hash.Hash, header, payload []byte) {
+	var pre [48]byte
+	b := append(pre[:0], "sealq/v1 "...)
+	b = strconv.AppendInt(b, int64(len(header)), 10)
+	b = append(b, ' ')
+	h.Write(b)
+	h.Write(header)
+	b = append(pre[:0], ' ')
+	b = strconv.AppendInt(b, int64(len(payload)), 10)
+	b = append(b, ' ')
+	h.Write(b)
+	h.Write(payload)
+}
+
+func (k *Key) mac(header, payload []byte, out []byte) []byte {
+	h := k.macPool.Get().(hash.Hash)
+	h.Reset()
+	writeSigningInput(h, header, payload)
+	out = h.Sum(out)
+	k.macPool.Put(h)
+	return out
+}
+
+func digest(header, payload []byte) []byte {
+	h := sha256.New()
+	writeSigningInput(h, header, payload)
+	return h.Sum(nil)
+}
+
+// sign signs the signing input of (header, payload) with the key's own algorithm.
+func (k *Key) sign(header, payload []byte) ([]byte, error) {
+	switch k.alg {
+	case "HS256", "HS512":
+		return k.mac(header, payload, nil), nil
+	case "EdDSA":
+		bp := siPool.Get().(*[]byte)
+		si := appendSigningInput((*bp)[:0], header, payload)
+		sig := ed25519.Sign(k.edPriv, si)
+		*bp = si[:0]
+		siPool.Put(bp)
+		return sig, nil
+	case "ES256":
+		r, s, err := ecdsa.Sign(rand.Reader, k.ecPriv, digest(header, payload))
+		if err != nil {
+			return nil, err
+		}
+		sig := make([]byte, 64)
+		r.FillBytes(sig[:32])
+		s.FillBytes(sig[32:])
+		return sig, nil
+	case "PS256":
+		// SignPSS pads to the modulus length (I2OSP), as SPEC §6 requires.
+		return rsa.SignPSS(rand.Reader, k.rsaPriv, crypto.SHA256, digest(header, payload), &rsa.PSSOptions{SaltLength: 32, Hash: crypto.SHA256})
+	}
+	return nil, fmt.Errorf("unknown algorithm")
+}
+
+// verify checks sig over the signing input with the key's own algorithm. The exact length comes
+// first (it is public); HMAC tags are compared in constant time.
+func (k *Key) verify(header, payload, sig []byte) bool {
+	if len(sig) != k.sigLen() {
+		return false
+	}
+	switch k.alg {
+	case "HS256", "HS512":
+		var buf [64]byte
+		return hmac.Equal(k.mac(header, payload, buf[:0]), sig)
+	case "EdDSA":
+		bp := siPool.Get().(*[]byte)
+		si := appendSigningInput((*bp)[:0], header, payload)
+		ok := ed25519.Verify(k.edPub, si, sig) // edPub is exactly 32 bytes (checked at import)
+		*bp = si[:0]
+		siPool.Put(bp)
+		return ok
+	case "ES256":
+		return verifyP1363(k.ecPub, digest(header, payload), sig)
+	case "PS256":
+		return rsa.VerifyPSS(k.rsaPub, crypto.SHA256, digest(header, payload), sig, &rsa.PSSOptions{SaltLength: 32, Hash: crypto.SHA256}) == nil
+	}
+	return false
+}
+
+// verifyP1363 verifies an ECDSA signature given as r || s (IEEE P1363), not ASN.1 DER.
+func verifyP1363(pub *ecdsa.PublicKey, digest, sig []byte) bool {
+	n := (pub.Curve.Params().BitSize + 7) / 8
+	if len(sig) != 2*n {
+		return false
+	}
+	r := new(big.Int).SetBytes(sig[:n])
+	s := new(big.Int).SetBytes(sig[n:])
+	return ecdsa.Verify(pub, digest, r, s)
+}
+
+func newMACPool(alg string, secret []byte) *sync.Pool {
+	h := sha256.New
+	if alg == "HS512" {
+		h = sha512.New
+	}
+	return &sync.Pool{New: func() any { return hmac.New(h, secret) }}
+}
+
+// pairMatches checks that private and public members belong to one key (a corrupted or mixed-up
+// JWK would otherwise sign messages nobody can verify).
+func (k *Key) pairMatches() bool {
+	switch {
+	case k.alg == "EdDSA" && k.edPriv != nil:
+		return subtle.ConstantTimeCompare(k.edPriv.Public().(ed25519.PublicKey), k.edPub) == 1
+	case k.alg == "ES256" && k.ecPriv != nil:
+		return k.ecPriv.X.Cmp(k.ecPub.X) == 0 && k.ecPriv.Y.Cmp(k.ecPub.Y) == 0
+	case k.alg == "PS256" && k.rsaPriv != nil:
+		return k.rsaPriv.N.Cmp(k.rsaPub.N) == 0 && k.rsaPriv.E == k.rsaPub.E
+	}
+	return true
+}
