@@ -11,7 +11,8 @@ import { AsynqClient, DEFAULT_MAX_RETRY, encodeTaskMessage, uniqueKey } from '..
 import { planMessage, planTask } from '../src/adapters/asynq/plan.js';
 import type { AsynqEnqueueOptions } from '../src/adapters/asynq/plan.js';
 import type { TaskMessage } from '../src/adapters/asynq/task-message.js';
-import { Keyring } from '../src/index.js';
+import { inspect } from 'node:util';
+import { Keyring, exportPrivateJwk } from '../src/index.js';
 import { taskFields } from './helpers/protobuf-wire.js';
 
 interface Spec {
@@ -174,5 +175,13 @@ describe('AsynqClient', () => {
     assert.throws(() => new AsynqClient(fake, {} as never), { code: 'ERR_INVALID_ARGUMENT' });
     assert.throws(() => new AsynqClient({ evalsha() {}, sadd() {}, options: { keyPrefix: 'app:' } } as never, { keyring }), { code: 'ERR_INVALID_ARGUMENT' });
     assert.ok(new AsynqClient(fake, { keyring }));
+  });
+
+  test('the keyring does not show in util.inspect or JSON.stringify of the client', () => {
+    const k = Buffer.from(String(exportPrivateJwk(keyring.primary!).k), 'base64url');
+    const client = new AsynqClient({ evalsha() {}, sadd() {}, options: {} } as never, { keyring });
+    for (const text of [inspect(client, { depth: 10, showHidden: true }), JSON.stringify(client)]) {
+      for (const needle of [k.toString('base64url'), k.toString('base64'), k.toString('hex')]) assert.ok(!text.includes(needle), text);
+    }
   });
 });
