@@ -3,7 +3,6 @@ package asynqseal
 import (
 	"math"
 	"reflect"
-	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -226,6 +225,3 @@ const maxWindowSeconds = 100 * 365 * 24 * 3600
 func invalidArg(msg string) error {
 	return &sealq.Error{Code: sealq.CodeInvalidArgument, Message: msg}
 }
-
-// itoa keeps strconv out of the call sites that build messages.
-func itoa(n int) string { return strconv.Itoa(n) }
