@@ -13,7 +13,7 @@ interface Email {
   template: string;
 }
 
-const keyring = readKeyringFileSync(process.env.KEYRING_FILE ?? 'producer-keyring.json');
+const keyring = readKeyringFileSync(process.env.KEYRING_FILE ?? '.keys/producer-keyring.json');
 const connection = { host: process.env.REDIS_HOST ?? '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
 
 // Your Queue, as before; only what it adds is now sealed.

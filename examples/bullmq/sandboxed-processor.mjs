@@ -5,7 +5,7 @@ import { readKeyringFileSync } from 'sealq';
 import { sealedSandbox } from 'sealq/bullmq';
 import { RedisReplayStore } from 'sealq/redis';
 
-const keyring = readKeyringFileSync(process.env.KEYRING_FILE ?? 'consumer-keyring.json', { allowPrivate: false });
+const keyring = readKeyringFileSync(process.env.KEYRING_FILE ?? '.keys/consumer-keyring.json', { allowPrivate: false });
 const replay = new RedisReplayStore({ redis: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
 
 export default sealedSandbox(async (job) => {

@@ -16,7 +16,7 @@ interface Email {
 }
 
 // A verifier holds public keys only; refuse a file with private material.
-const keyring = readKeyringFileSync(process.env.KEYRING_FILE ?? 'consumer-keyring.json', { allowPrivate: false });
+const keyring = readKeyringFileSync(process.env.KEYRING_FILE ?? '.keys/consumer-keyring.json', { allowPrivate: false });
 const host = process.env.REDIS_HOST ?? '127.0.0.1';
 const port = Number(process.env.REDIS_PORT ?? 6379);
 // Shared by every worker: remembers which messages were processed (see docs/redis.md).

@@ -12,7 +12,7 @@ import { RedisReplayStore } from 'sealq/redis';
 import { SealedStreamConsumer } from 'sealq/redis-streams';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const keyring = Keyring.fromJwks(readFileSync(process.env.KEYRING_FILE ?? 'consumer-keyring.json', 'utf8'));
+const keyring = Keyring.fromJwks(readFileSync(process.env.KEYRING_FILE ?? '.keys/consumer-keyring.json', 'utf8'));
 const redis = new Redis(url);
 // Shared by every consumer of every group: remembers which messages were processed.
 const replay = new RedisReplayStore({ redis: url });

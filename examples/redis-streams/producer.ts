@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { Keyring } from 'sealq';
 import { xaddSealed } from 'sealq/redis-streams';
 
-const keyring = Keyring.fromJwks(readFileSync(process.env.KEYRING_FILE ?? 'producer-keyring.json', 'utf8'), { allowPrivate: true });
+const keyring = Keyring.fromJwks(readFileSync(process.env.KEYRING_FILE ?? '.keys/producer-keyring.json', 'utf8'), { allowPrivate: true });
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 
 for (let i = 1; i <= 3; i++) {

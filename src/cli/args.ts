@@ -19,7 +19,28 @@ export function parseFlagsAndPositionals<const O extends FlagSpec>(args: string[
   return strict(args, options, true);
 }
 
+/**
+ * parseArgs takes `--max-age -5s` for a flag without a value followed by an option `-5`, and says
+ * so in its own terms ("argument is ambiguous"). Say what is wrong in the user's terms instead.
+ */
+function checkValues(args: readonly string[], options: FlagSpec): void {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return;
+    if (!a.startsWith('--') || a.includes('=')) continue;
+    const name = a.slice(2);
+    if (options[name]?.type !== 'string') continue;
+    const next = args[i + 1];
+    if (next === undefined) throw new UsageError(`${a} needs a value`);
+    if (next.startsWith('-') && next !== '-') {
+      if (/^-\d/.test(next)) throw new UsageError(`${a} ${next}: the value cannot be negative (did you mean ${a} ${next.slice(1)}?)`);
+      throw new UsageError(`${a} needs a value, but ${JSON.stringify(next.slice(0, 40))} follows it (if that is the value, write ${a}=${next.slice(0, 40)})`);
+    }
+  }
+}
+
 function strict<O extends FlagSpec>(args: string[], options: O, allowPositionals: boolean): { values: FlagValues<O>; positionals: string[] } {
+  checkValues(args, options);
   try {
     const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals });
     return { values: values as FlagValues<O>, positionals };
@@ -44,12 +65,35 @@ export function required(value: string | undefined, flag: string, what: string):
 /** A duration flag (`30s`, `5m`, `2h`, `7d`) in ms; a bad value is a usage error naming the flag. */
 export function durationFlag(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
+  if (/^-\d/.test(value)) throw new UsageError(`--${flag} ${value}: a duration cannot be negative (did you mean --${flag} ${value.slice(1)}?)`);
   try {
     return parseDuration(value, `--${flag}`);
   } catch (e) {
     if (e instanceof InvalidArgumentError) throw new UsageError(e.message);
     throw e;
   }
+}
+
+/** The largest --max-payload: one envelope is read into memory, and its text must fit in one string. */
+export const MAX_PAYLOAD_LIMIT = 256 * 1024 * 1024;
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kib: 1024, mib: 1024 * 1024 };
+
+/**
+ * A size flag in bytes: `1048576`, `512KiB`, `4MiB`, at least 1 byte and at most 256 MiB. KB and MB
+ * are refused: whether they mean 1000 or 1024 is a guess, and a limit must mean one thing on both sides.
+ */
+export function sizeFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)\s*([a-z]*)$/i.exec(value.trim());
+  const unit = m === null ? undefined : SIZE_UNITS[m[2]!.toLowerCase()];
+  if (m === null || unit === undefined) {
+    throw new UsageError(`--${flag} ${JSON.stringify(value.slice(0, 40))} is not a size: use bytes, KiB or MiB, like 1048576, 512KiB or 4MiB`);
+  }
+  const bytes = Number(m[1]) * unit;
+  if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > MAX_PAYLOAD_LIMIT) {
+    throw new UsageError(`--${flag} ${value}: give at least 1 byte and at most ${MAX_PAYLOAD_LIMIT / 1024 / 1024}MiB`);
+  }
+  return bytes;
 }
 
 /**

@@ -15,11 +15,17 @@ export interface Command {
   readonly summary: string;
   /** Full help text for `sealq <name> --help`. */
   readonly help: string;
+  /** Help for `sealq <name> ARGS --help` when the arguments name a subcommand with help of its own. */
+  helpFor?(args: readonly string[]): string | undefined;
   run(args: string[], io: Io): Promise<number>;
 }
 
-/** A mistake in how the command was called (missing option, unknown flag, unreadable file): exit 2. */
+/** The code the CLI prints for a mistake in how a command was called (the library's codes name the rest). */
+export const USAGE_CODE = 'ERR_USAGE';
+
+/** A mistake in how the command was called (missing option, unknown flag, unreadable file): `ERR_USAGE: ...`, exit 2. */
 export class UsageError extends Error {
+  readonly code = USAGE_CODE;
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';

@@ -5,23 +5,29 @@ import type { Io } from './command.js';
 /** sysexits' EX_SOFTWARE: a bug in sealq, not in the input or the invocation. */
 export const EXIT_INTERNAL = 70;
 
-/** How a failure is shown: `CODE: message` on stderr, never a stack trace. */
+/** How every failure is shown, usage errors included: `CODE: message` on stderr, never a stack trace. */
 export function printError(io: Io, code: string, message: string): void {
   io.stderr.write(`${code}: ${message}\n`);
 }
 
+/** A warning: the command goes on. `sealq <command>: warning: message` on stderr. */
+export function printWarning(io: Io, command: string, message: string): void {
+  io.stderr.write(`sealq ${command}: warning: ${message}\n`);
+}
+
 /**
- * Turns a failure into its message and exit code:
+ * Turns a failure into its message and exit code, in one style, so that a script can read the
+ * code before the first colon whatever went wrong:
  * - a rejection (the message on stdin was refused): `CODE: message`, exit 1;
  * - any other sealq error (invalid keyring, bad option value, no signing key): `CODE: message`, exit 2;
- * - a UsageError: the message and a pointer to --help, exit 2;
+ * - a UsageError: `ERR_USAGE: message` and a pointer to --help, exit 2;
  * - anything else is a bug: a one-line message (no stack, which could hold data), exit 70.
  *   SEALQ_DEBUG=1 prints the stack for whoever is debugging sealq itself.
  */
 export function report(err: unknown, io: Io, command: string | undefined): number {
   const help = command === undefined ? 'sealq --help' : `sealq ${command} --help`;
   if (err instanceof UsageError) {
-    io.stderr.write(`sealq${command === undefined ? '' : ` ${command}`}: ${err.message}\nRun '${help}' for usage.\n`);
+    printError(io, err.code, `${err.message}\nRun '${help}' for usage.`);
     return EXIT_USAGE;
   }
   if (isSealqError(err)) {

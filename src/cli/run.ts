@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { EXIT_OK, EXIT_USAGE } from './command.js';
+import { EXIT_OK, EXIT_USAGE, UsageError } from './command.js';
 import type { Command, Io } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { report } from './report.js';
@@ -26,7 +26,8 @@ export function mainHelp(commands: readonly Command[]): string {
     "Run 'sealq <command> --help' for a command's options.",
     'Keyrings come from --keyring FILE or the SEALQ_KEYRING environment variable (the JSON itself).',
     'Durations: 250ms, 30s, 5m, 2h, 7d.',
-    'Exit status: 0 ok, 1 message rejected (stderr: CODE: message), 2 usage or configuration error.',
+    'Errors print CODE: message on stderr (ERR_USAGE for a wrong command line).',
+    'Exit status: 0 ok, 1 message rejected, 2 usage or configuration error.',
     '',
   ].join('\n');
 }
@@ -59,15 +60,11 @@ export async function runCli(argv: readonly string[], io: Io, commands: readonly
     }
     const c = commands.find((x) => x.name === topic);
     if (c === undefined) return unknown(topic, io, commands);
-    io.stdout.write(c.help.endsWith('\n') ? c.help : `${c.help}\n`);
-    return EXIT_OK;
+    return showHelp(c, rest.slice(1), io);
   }
   const command = commands.find((c) => c.name === name);
   if (command === undefined) return unknown(name, io, commands);
-  if (wantsHelp(rest)) {
-    io.stdout.write(command.help.endsWith('\n') ? command.help : `${command.help}\n`);
-    return EXIT_OK;
-  }
+  if (wantsHelp(rest)) return showHelp(command, rest.filter((a) => a !== '--help' && a !== '-h'), io);
   try {
     return await command.run(rest, io);
   } catch (e) {
@@ -75,8 +72,13 @@ export async function runCli(argv: readonly string[], io: Io, commands: readonly
   }
 }
 
+function showHelp(command: Command, args: readonly string[], io: Io): number {
+  const text = command.helpFor?.(args) ?? command.help;
+  io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  return EXIT_OK;
+}
+
 function unknown(name: string, io: Io, commands: readonly Command[]): number {
   const shown = JSON.stringify(name.slice(0, 40));
-  io.stderr.write(`sealq: unknown command ${shown}; commands: ${commands.map((c) => c.name).join(', ')}\nRun 'sealq --help' for usage.\n`);
-  return EXIT_USAGE;
+  return report(new UsageError(`unknown command ${shown}; commands: ${commands.map((c) => c.name).join(', ')}`), io, undefined);
 }

@@ -9,13 +9,12 @@ import { Keyring } from '../../keys/keyring.js';
 import type { KeyPolicy } from '../../keys/policy.js';
 import { addKey, promoteKey, removeKey, retireKey, revokeKey, rotationState, RotationRefusedError, DEFAULT_PUBLISH_DELAY_MS } from '../../keys/rotation.js';
 import type { RotationOptions } from '../../keys/rotation.js';
-import type { SourceLogger } from '../../keys/sources.js';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_AGE_MS } from '../../open.js';
 import { durationFlag, parseFlagsAndPositionals, subcommand } from '../args.js';
 import type { FlagSpec, FlagValues } from '../args.js';
 import { EXIT_OK, UsageError } from '../command.js';
 import type { Command, Io } from '../command.js';
-import { loadKeyring } from '../keyring-source.js';
+import { loadKeyring, stderrLogger } from '../keyring-source.js';
 import { writeAll } from '../output.js';
 
 const help = `Usage: sealq key <list|add|promote|retire|revoke|remove> [KID] [options]
@@ -95,16 +94,85 @@ const ALLOWED: Record<Sub, ReadonlyArray<keyof typeof OPTIONS>> = {
 
 type Values = FlagValues<typeof OPTIONS>;
 
+/** Each option's lines in a subcommand's help. */
+const OPTION_HELP: Record<keyof typeof OPTIONS, string> = {
+  keyring: '--keyring FILE        the private keyring file; changed atomically, kept at mode 0600',
+  alg: `--alg ALG             ${ALGS.join(', ')} (required)`,
+  kid: '--kid ID              key id for the new key (default <alg>-<yyyymmdd>-<random>)',
+  'allow-ctx': "--allow-ctx PATTERN   the new key may only sign these contexts: exact names or * patterns\n                        like 'billing.*'; repeat for several (default: any)",
+  'allow-type': '--allow-type PATTERN  the same for message types (default: any)',
+  create: '--create              create FILE with the new key as primary, if FILE does not exist',
+  'publish-delay': "--publish-delay D     least time between add and promote: your consumers' longest keyring\n                        reload interval or JWKS cache age (default 1h)",
+  'max-validity': "--max-validity D      longest a message stays valid: consumers' maxAge or producers'\n                        longest expiresIn (default 24h); with --clock-skew the grace period",
+  'clock-skew': '--clock-skew D        tolerated clock difference (default 60s)',
+  force: '--force               do the step before its waiting time is over (messages in flight may be\n                        rejected); never allows touching the primary key',
+  json: '--json                machine-readable output',
+  usage: '--usage FILE          show usage counters saved from KeyUsage.toJSON()',
+};
+
+/** What each subcommand does, for `sealq key SUB --help`. */
+const SUB_HELP: Record<Sub, { readonly args: string; readonly about: string }> = {
+  list: {
+    args: '',
+    about: `Lists the keys of a keyring: status, rotation phase, when each was added, its policy, and the
+next rotation step with the time it becomes safe. Reads --keyring FILE, or the keyring JSON in the
+SEALQ_KEYRING environment variable.`,
+  },
+  add: {
+    args: '',
+    about: `Adds a new key to the keyring file as verify-only: it signs nothing until promoted, so consumers
+can receive it first. Next: publish the keyring to consumers (sealq public --keyring FILE), then,
+after the publish delay, sealq key promote NEW.`,
+  },
+  promote: {
+    args: ' KID',
+    about: `Makes KID the primary key, the one that signs; the old primary stays verify-only, so messages it
+signed keep opening. Refused until the publish delay has passed since KID was added (consumers
+that have not loaded it would reject its messages). Next, after the grace period: sealq key retire OLD.`,
+  },
+  retire: {
+    args: ' KID',
+    about: `Retires KID: messages it signs from now on are rejected (ERR_KEY_INACTIVE); messages it signed
+before still open until they expire. Refused until the grace period (max validity + clock skew)
+has passed since KID stopped being primary. The primary key cannot be retired. Next, after
+another grace period: sealq key remove KID.`,
+  },
+  revoke: {
+    args: ' KID',
+    about: `Revokes KID after a compromise: every message it signed is rejected at once (ERR_KEY_INACTIVE),
+older ones too. No waiting time. The primary key cannot be revoked: add and promote a new key
+first (with --force if the compromise cannot wait).`,
+  },
+  remove: {
+    args: ' KID',
+    about: `Removes KID from the keyring file; its messages then fail with ERR_KEY_UNKNOWN. At once for a
+revoked key or one that never signed; a retired key only once the grace period since its
+retirement has passed; an active key that signed must be retired first. Never the primary key.`,
+  },
+};
+
+function subHelp(s: Sub): string {
+  const flags = ALLOWED[s];
+  // The usage line takes each flag's value name (FILE, ALG, D, ...) from its help line.
+  const usage = flags.map((f) => (f === 'keyring' ? (s === 'list' ? '[--keyring FILE]' : '--keyring FILE') : f === 'alg' ? '--alg ALG' : `[--${f}${OPTIONS[f].type === 'string' ? ' ' + OPTION_HELP[f].split(/\s+/)[1] : ''}]${'multiple' in OPTIONS[f] ? '...' : ''}`));
+  return [
+    `Usage: sealq key ${s}${SUB_HELP[s].args} ${usage.join(' ')}`,
+    '',
+    SUB_HELP[s].about,
+    '',
+    'Options:',
+    ...flags.map((f) => `  ${f === 'keyring' && s === 'list' ? '--keyring FILE        the keyring file to read (default: the SEALQ_KEYRING environment variable)' : OPTION_HELP[f]}`),
+    '',
+    `${flags.some((f) => /\bD\b/.test(OPTION_HELP[f])) ? 'Durations: 30s, 5m, 2h, 7d. ' : ''}The whole rotation, step by step: sealq key --help`,
+    '',
+  ].join('\n');
+}
+
 const when = (t: number | undefined): string => (t === undefined ? '-' : new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z'));
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
-}
-
-/** Mode warnings from reading the keyring go to stderr, as warnings. */
-function stderrLogger(io: Io): SourceLogger {
-  return { warn: (m) => io.stderr.write(`sealq key: warning: ${m}\n`), error: (m) => io.stderr.write(`sealq key: ${m}\n`) };
 }
 
 function readUsage(file: string): Map<string, KeyUsageStats> {
@@ -120,7 +188,7 @@ function readUsage(file: string): Map<string, KeyUsageStats> {
 }
 
 async function list(v: Values, io: Io, rot: RotationOptions): Promise<number> {
-  const keyring = await loadKeyring(v.keyring, io.env);
+  const keyring = await loadKeyring(v.keyring, io, 'key');
   const usage = v.usage === undefined ? undefined : readUsage(v.usage);
   const states = new Map(rotationState(keyring, rot).map((s) => [s.kid, s]));
   const keys = keyring.keys();
@@ -169,6 +237,10 @@ export const keyCommand: Command = {
   name: 'key',
   summary: 'rotate keys in a keyring file: list, add, promote, retire, revoke, remove',
   help,
+  helpFor(args: readonly string[]): string | undefined {
+    const sub = args.find((a) => Object.hasOwn(ALLOWED, a)) as Sub | undefined;
+    return sub === undefined ? undefined : subHelp(sub);
+  },
   async run(args: string[], io: Io): Promise<number> {
     const { values: v, positionals } = parseFlagsAndPositionals(args, OPTIONS);
     const [sub, kid, ...extra] = positionals;
@@ -208,7 +280,7 @@ export const keyCommand: Command = {
         return EXIT_OK;
       }
       if (v.create === true) throw new UsageError(`${JSON.stringify(file)} already exists: drop --create to add a key to it`);
-      const { before, after } = updateKeyringFileSync(file, (k) => addKey(k, alg, options), { logger: stderrLogger(io) });
+      const { before, after } = updateKeyringFileSync(file, (k) => addKey(k, alg, options), { logger: stderrLogger(io, 'key') });
       const key = after.keys().find((k) => before.get(k.kid) === undefined)!;
       out.push(`added key "${key.kid}" (${key.alg}) as verify-only${policy === undefined ? '' : `, policy ${JSON.stringify(policy)}`}`);
       out.push(`next: ${publishHint(after, file)}`);
@@ -218,7 +290,7 @@ export const keyCommand: Command = {
       const step = { promote: promoteKey, retire: retireKey, revoke: revokeKey, remove: removeKey }[s];
       let result: { before: Keyring; after: Keyring };
       try {
-        result = updateKeyringFileSync(file, (k) => step(k, target, rot), { logger: stderrLogger(io) });
+        result = updateKeyringFileSync(file, (k) => step(k, target, rot), { logger: stderrLogger(io, 'key') });
       } catch (e) {
         if (e instanceof RotationRefusedError && e.forceable) {
           throw new RotationRefusedError(`${e.message} (--force)`, { forceable: true, ...(e.allowedAt === undefined ? {} : { allowedAt: e.allowedAt }) });

@@ -71,7 +71,10 @@ export const keygen: Command = {
     if (v.alg === undefined) throw new UsageError(`missing --alg: one of ${ALGS.join(', ')}`);
     if (!isAlg(v.alg)) throw new UsageError(`--alg ${JSON.stringify(v.alg.slice(0, 20))} is not supported: use one of ${ALGS.join(', ')}`);
     if (v.force && v.out === undefined) throw new UsageError('--force only applies with --out');
-    const keyring = Keyring.generate(v.alg, v.kid === undefined ? {} : { kid: v.kid });
+    const generated = Keyring.generate(v.alg, v.kid === undefined ? {} : { kid: v.kid });
+    // Stamped as sealq key add --create stamps a new primary: sealq key list shows when it was added.
+    const now = Date.now();
+    const keyring = generated.with(generated.primary!.with({ lifecycle: { addedAt: now, promotedAt: now } }));
     const text = `${JSON.stringify(keyring.toPrivateJwks(), null, 2)}\n`;
     if (v.out === undefined) {
       await writeAll(io.stdout, text);

@@ -45,6 +45,50 @@ ERR_BACKUP_TAMPERED, something that is not a backup with ERR_BACKUP_MALFORMED (a
 
 type Sub = 'export' | 'import' | 'info';
 
+const PASSPHRASE_HELP = `The passphrase comes from the ${PASSPHRASE_ENV} environment variable or from --passphrase-file
+(its first line), never from a command-line flag.`;
+
+/** Each subcommand's own help, for `sealq keyring SUB --help`. */
+const SUB_HELP: Record<Sub, string> = {
+  export: `Usage: sealq keyring export --encrypt [--keyring FILE] [--out BACKUP [--force]] [--passphrase-file F]
+
+Writes the keyring encrypted under a passphrase (scrypt, then AES-256-GCM). The backup names its
+KDF parameters and key ids in the clear (authenticated, not secret). For the public keys, use
+sealq public instead.
+
+Options:
+  --encrypt             required: the only export format is the encrypted one
+  --keyring FILE        the keyring to export (default: the SEALQ_KEYRING environment variable)
+  --out BACKUP          write there, with mode 0600 (default: stdout)
+  --force               replace --out BACKUP if it exists
+  --passphrase-file F   read the passphrase from the first line of F
+
+${PASSPHRASE_HELP} Use at least ${MIN_PASSPHRASE_LENGTH} characters.
+`,
+  import: `Usage: sealq keyring import [--in BACKUP] [--out FILE [--force]] [--passphrase-file F]
+
+Decrypts a backup made by sealq keyring export back into a keyring file (mode 0600) or onto
+stdout. A wrong passphrase fails with ERR_BACKUP_PASSPHRASE, an altered or damaged backup with
+ERR_BACKUP_TAMPERED, something that is not a backup with ERR_BACKUP_MALFORMED (all exit 2).
+
+Options:
+  --in BACKUP           the backup (default: stdin)
+  --out FILE            write the keyring there, with mode 0600 (default: stdout)
+  --force               replace --out FILE if it exists
+  --passphrase-file F   read the passphrase from the first line of F
+
+${PASSPHRASE_HELP}
+`,
+  info: `Usage: sealq keyring info [--in BACKUP]
+
+Shows what a backup says about itself (when it was made, its key ids, its KDF) as JSON, marked
+unverified: no passphrase is needed, so nothing of it is checked.
+
+Options:
+  --in BACKUP           the backup (default: stdin)
+`,
+};
+
 const OPTIONS = {
   encrypt: { type: 'boolean' },
   keyring: { type: 'string' },
@@ -121,6 +165,10 @@ export const keyringCommand: Command = {
   name: 'keyring',
   summary: 'encrypted keyring backups: export --encrypt, import, info',
   help,
+  helpFor(args: readonly string[]): string | undefined {
+    const sub = args.find((a) => Object.hasOwn(SUB_HELP, a)) as Sub | undefined;
+    return sub === undefined ? undefined : SUB_HELP[sub];
+  },
   async run(args: string[], io: Io): Promise<number> {
     const { values: v, positionals } = parseFlagsAndPositionals(args, OPTIONS);
     const [sub, ...extra] = positionals;
@@ -130,7 +178,7 @@ export const keyringCommand: Command = {
     if (s === 'export') {
       if (v.encrypt !== true) throw new UsageError('export needs --encrypt (a backup is always encrypted; for the public keys use: sealq public)');
       const pass = passphrase(v, io);
-      const keyring = await loadKeyring(v.keyring, io.env);
+      const keyring = await loadKeyring(v.keyring, io, 'keyring');
       const text = await exportEncryptedKeyring(keyring, pass);
       await output(v, io, text, `an encrypted backup of ${keyring.size} key(s)`);
       return EXIT_OK;

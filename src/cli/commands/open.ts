@@ -2,7 +2,7 @@ import { openAndClaim } from '../../claim.js';
 import type { ClaimedMessage } from '../../claim.js';
 import { open } from '../../open.js';
 import type { OpenedMessage, OpenOptions } from '../../open.js';
-import { durationFlag, parseFlags } from '../args.js';
+import { durationFlag, parseFlags, sizeFlag } from '../args.js';
 import { EXIT_OK, UsageError } from '../command.js';
 import type { Command, Io } from '../command.js';
 import { readEnvelope } from '../envelope-input.js';
@@ -10,7 +10,7 @@ import { loadKeyring } from '../keyring-source.js';
 import { writeAll } from '../output.js';
 import { resolveReplayStore } from '../replay.js';
 
-const help = `Usage: sealq open --ctx CTX [--keyring FILE] [--type T] [--max-age DURATION] [--clock-skew DURATION] [--replay URL] < envelope
+const help = `Usage: sealq open --ctx CTX [--keyring FILE] [--type T] [--max-age DURATION] [--clock-skew DURATION] [--max-payload SIZE] [--replay URL] < envelope
 
 Verifies the compact envelope on stdin (one trailing newline or CRLF is ignored). On success
 prints the payload on stdout, byte for byte, and exits 0. On rejection prints "CODE: message"
@@ -22,6 +22,8 @@ Options:
   --type T                  accepted message type (repeat to accept several; default: any)
   --max-age DURATION        validity of messages sealed without --expires-in (default 24h)
   --clock-skew DURATION     tolerated clock difference with the producer (default 60s)
+  --max-payload SIZE        largest payload accepted: bytes, KiB or MiB, like 4MiB (default 1MiB,
+                            at most 256MiB); a larger envelope is ERR_MALFORMED before any cryptography
   --replay URL              claim the message in a replay store and mark it completed once the
                             payload is written; a message already completed is ERR_REPLAYED.
                             Supported: redis://HOST:PORT[/DB] (or rediss://, shared by every
@@ -45,6 +47,7 @@ export const openCommand: Command = {
       type: { type: 'string', multiple: true },
       'max-age': { type: 'string' },
       'clock-skew': { type: 'string' },
+      'max-payload': { type: 'string' },
       replay: { type: 'string' },
     });
     if (v.ctx === undefined || v.ctx.length === 0 || v.ctx.some((c) => c === '')) {
@@ -59,16 +62,18 @@ export const openCommand: Command = {
     if (maxAge !== undefined) options.maxAge = maxAge;
     const clockSkew = durationFlag(v['clock-skew'], 'clock-skew');
     if (clockSkew !== undefined) options.clockSkew = clockSkew;
-    const keyring = await loadKeyring(v.keyring, io.env);
+    const maxPayload = sizeFlag(v['max-payload'], 'max-payload');
+    if (maxPayload !== undefined) options.maxPayloadBytes = maxPayload;
+    const keyring = await loadKeyring(v.keyring, io, 'open');
     if (v.replay === undefined) {
-      const msg: OpenedMessage = open(keyring, await readEnvelope(io), options);
+      const msg: OpenedMessage = open(keyring, await readEnvelope(io, maxPayload), options);
       await writeAll(io.stdout, msg.payload);
       return EXIT_OK;
     }
 
     const replay = await resolveReplayStore(v.replay);
     try {
-      const envelope = await readEnvelope(io);
+      const envelope = await readEnvelope(io, maxPayload);
       const msg: ClaimedMessage = await openAndClaim(keyring, envelope, { ...options, replay: replay.store });
       try {
         await writeAll(io.stdout, msg.payload);

@@ -1,7 +1,7 @@
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../../envelope/limits.js';
 import { seal } from '../../seal.js';
 import type { SealOptions } from '../../seal.js';
-import { durationFlag, parseFlags, required } from '../args.js';
+import { durationFlag, parseFlags, required, sizeFlag } from '../args.js';
 import { EXIT_OK, EXIT_REJECTED } from '../command.js';
 import type { Command, Io } from '../command.js';
 import { loadKeyring } from '../keyring-source.js';
@@ -9,9 +9,9 @@ import { writeAll } from '../output.js';
 import { printError } from '../report.js';
 import { isTerminal, readBounded } from '../stdin.js';
 
-const help = `Usage: sealq seal --ctx CTX [--keyring FILE] [--type T] [--expires-in DURATION] [--id ID] [--content-type CT] < payload
+const help = `Usage: sealq seal --ctx CTX [--keyring FILE] [--type T] [--expires-in DURATION] [--id ID] [--content-type CT] [--max-payload SIZE] < payload
 
-Seals the payload on stdin (any bytes, taken exactly, at most ${DEFAULT_MAX_PAYLOAD_BYTES} bytes) with the
+Seals the payload on stdin (any bytes, taken exactly; at most 1MiB, or --max-payload) with the
 keyring's primary key and prints the compact envelope on stdout, followed by one newline
 (sealq open and sealq inspect accept it with or without that newline).
 
@@ -22,6 +22,8 @@ Options:
   --expires-in DURATION      valid for this long, like 30s, 5m, 2h, 7d (default: the consumer's --max-age)
   --id ID                    message id (default: 128 random bits); the replay store keys on it
   --content-type CT          content type of the payload, like application/json
+  --max-payload SIZE         largest payload: bytes, KiB or MiB, like 4MiB (default 1MiB, at most 256MiB);
+                             consumers must accept as much (sealq open --max-payload, maxPayloadBytes)
 
 Exit status: 0 sealed; 1 payload refused (too large, or the key's policy forbids this ctx/type);
 2 usage or configuration error (missing option, unreadable keyring, keyring that cannot sign).
@@ -42,6 +44,7 @@ export const sealCommand: Command = {
       'expires-in': { type: 'string' },
       id: { type: 'string' },
       'content-type': { type: 'string' },
+      'max-payload': { type: 'string' },
     });
     const options: SealOptions = { ctx: required(v.ctx, 'ctx', 'the context (queue name) the message is for') };
     if (v.type !== undefined) options.typ = v.type;
@@ -49,14 +52,17 @@ export const sealCommand: Command = {
     if (v['content-type'] !== undefined) options.ct = v['content-type'];
     const expiresIn = durationFlag(v['expires-in'], 'expires-in');
     if (expiresIn !== undefined) options.expiresIn = expiresIn;
+    const maxPayload = sizeFlag(v['max-payload'], 'max-payload') ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    options.maxPayloadBytes = maxPayload;
     // Everything about the invocation is checked before waiting on stdin.
-    const keyring = await loadKeyring(v.keyring, io.env);
+    const keyring = await loadKeyring(v.keyring, io, 'seal');
     keyring.signer();
 
     if (isTerminal(io.stdin)) io.stderr.write('reading the payload from stdin: type it, then press Ctrl-D (or pipe it in)\n');
-    const input = await readBounded(io.stdin, DEFAULT_MAX_PAYLOAD_BYTES);
+    const input = await readBounded(io.stdin, maxPayload);
     if (input.overLimit) {
-      printError(io, 'ERR_INVALID_ARGUMENT', `the payload on stdin is larger than ${DEFAULT_MAX_PAYLOAD_BYTES} bytes, the maximum: send a reference to the data (a URL, an object key) instead`);
+      const raise = maxPayload === DEFAULT_MAX_PAYLOAD_BYTES ? ', or raise the limit with --max-payload here and on every consumer' : '';
+      printError(io, 'ERR_INVALID_ARGUMENT', `the payload on stdin is larger than ${maxPayload} bytes, the maximum: send a reference to the data (a URL, an object key) instead${raise}`);
       return EXIT_REJECTED;
     }
     const envelope = seal(keyring, input.data, options);
