@@ -34,7 +34,8 @@ const NOW = 1_800_000_000_000;
 
 /** The Node options for a fixture task; its `sealq` header stands in for the seal. */
 function nodeOptions(s: Spec): AsynqEnqueueOptions {
-  const o: AsynqEnqueueOptions = { queue: s.queue, taskId: s.taskId, now: NOW };
+  // maxValidity: one fixture task is due in 2100; the seal's window is not in the message bytes.
+  const o: AsynqEnqueueOptions = { queue: s.queue, taskId: s.taskId, now: NOW, maxValidity: 100 * 365 * 86_400_000 };
   if (s.maxRetry !== undefined) o.maxRetry = s.maxRetry;
   if (s.timeoutMs !== undefined) o.timeout = s.timeoutMs;
   if (s.deadlineMs !== undefined) o.deadline = s.deadlineMs;

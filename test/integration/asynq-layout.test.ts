@@ -106,9 +106,10 @@ async function dump(redis: Redis, queues: string[]): Promise<Record<string, KeyD
         const h = await redis.hgetallBuffer(k);
         out[k] = { type, value: Object.fromEntries(Object.entries(h).map(([f, v]) => [f, f === 'msg' ? v.toString('hex') : v.toString('utf8')])) };
       } else if (type === 'list') {
-        out[k] = { type, value: await redis.lrange(k, 0, -1) };
+        out[k] = { type, value: await redis.lrange(k, '0', '-1') };
       } else if (type === 'zset') {
-        out[k] = { type, value: await redis.zrange(k, 0, -1, 'WITHSCORES') };
+        // RESP2 answers a flat list, RESP3 (ioredis 6's default) [member, score] pairs.
+        out[k] = { type, value: ((await redis.call('ZRANGE', k, '0', '-1', 'WITHSCORES')) as unknown[]).flat().map(String) };
       } else if (type === 'string') {
         out[k] = { type, value: { value: await redis.get(k), ttl: await redis.ttl(k) } };
       } else {
@@ -232,7 +233,7 @@ test('the Node producer leaves the Redis state asynq v0.26 client leaves, and as
     assert.deepEqual(got, want, `task ${i}`);
     if (c.processAtMs !== undefined && c.processAtMs > nodeTo) assert.equal(v.nextProcessUnix, Math.floor(c.processAtMs / 1000), `task ${i} process at`);
     // What asynq hands a handler opens: the payload it decoded and the seal in its headers.
-    const opened = open(keyring, { seal: (v.headers as Record<string, string>).sealq!, payload: Buffer.from((v.payload as string | null) ?? '', 'base64') }, { ctx: queueName(base, c.q), typ: c.type });
+    const opened = open(keyring, { seal: (v.headers as Record<string, string>).sealq!, payload: Buffer.from((v.payload as string | null) ?? '', 'base64') }, { ctx: queueName(base, c.q), typ: c.type, now: Math.max(Date.now(), (c.processAtMs ?? 0) + 1, nodeFrom + (c.processInMs ?? 0) + 1000) });
     assert.deepEqual(opened.payload, c.payload ?? Buffer.alloc(0), `task ${i} opens`);
   }
 

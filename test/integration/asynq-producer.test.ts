@@ -19,8 +19,8 @@ test('a flushed script cache (NOSCRIPT) is answered by sending the script again'
   await redis.script('FLUSH');
   await client.enqueue('t', 'two', { queue: 'q', taskId: '2' });
   await client.enqueue('t', 'later', { queue: 'q', taskId: '3', processIn: '1h' });
-  assert.deepEqual(await redis.lrange('asynq:{q}:pending', 0, -1), ['2', '1']);
-  assert.deepEqual(await redis.zrange('asynq:{q}:scheduled', 0, -1), ['3']);
+  assert.deepEqual(await redis.lrange('asynq:{q}:pending', '0', '-1'), ['2', '1']);
+  assert.deepEqual(await redis.zrange('asynq:{q}:scheduled', '0', '-1'), ['3']);
   assert.deepEqual(await redis.smembers('asynq:queues'), ['q']);
   assert.deepEqual(await redis.hmget('asynq:{q}:t:3', 'state', 'pending_since'), ['scheduled', null]);
 });

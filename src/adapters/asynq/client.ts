@@ -3,10 +3,9 @@ import { encodeDetached } from '../../envelope/carriers.js';
 import { DuplicateTaskError, InvalidArgumentError, TaskIdConflictError } from '../../errors.js';
 import type { Keyring, KeyringSource } from '../../keys/keyring.js';
 import { sealRawAsync } from '../../seal.js';
-import type { SealOptions } from '../../seal.js';
 import { ENQUEUE_SCRIPT, ENQUEUE_SCRIPT_SHA } from './enqueue-script.js';
 import { ALL_QUEUES_KEY, pendingKey, scheduledKey, taskKey } from './keys.js';
-import { planMessage, planTask, SEAL_OPTIONS } from './plan.js';
+import { planMessage, planTask, sealOptionsOf } from './plan.js';
 import type { AsynqEnqueueOptions, TaskPlan } from './plan.js';
 
 /** What was enqueued. */
@@ -73,9 +72,7 @@ export class AsynqClient {
    */
   async enqueue(type: string, payload: string | Uint8Array | undefined, options: AsynqEnqueueOptions = {}): Promise<EnqueuedTask> {
     const plan = planTask(type, payload, options);
-    const sealOptions: SealOptions = { ctx: plan.queue, typ: plan.type, now: plan.now };
-    for (const k of SEAL_OPTIONS) if (options[k] !== undefined) (sealOptions as unknown as Record<string, unknown>)[k] = options[k];
-    const { raw, header } = await sealRawAsync(this.#keyring, plan.payload ?? Buffer.alloc(0), sealOptions);
+    const { raw, header } = await sealRawAsync(this.#keyring, plan.payload ?? Buffer.alloc(0), sealOptionsOf(plan, options));
     // The headers carrier (SPEC §5.6): the payload is the task's payload, the seal one header.
     const { seal } = encodeDetached(raw);
     await this.#write(plan, planMessage(plan, seal));

@@ -4,7 +4,7 @@
  */
 export { AsynqClient } from './client.js';
 export type { AsynqClientOptions, EnqueuedTask } from './client.js';
-export { DEFAULT_QUEUE, DEFAULT_MAX_RETRY, DEFAULT_TIMEOUT_MS } from './plan.js';
+export { DEFAULT_QUEUE, DEFAULT_MAX_RETRY, DEFAULT_TIMEOUT_MS, DEFAULT_GRACE_MS, retryWindow } from './plan.js';
 export type { AsynqEnqueueOptions } from './plan.js';
 export { encodeTaskMessage } from './task-message.js';
 export type { TaskMessage } from './task-message.js';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { parseDuration } from '../../duration.js';
+import { formatMs, parseDuration } from '../../duration.js';
 import { SEAL_HEADER } from '../../envelope/carriers.js';
 import { InvalidArgumentError } from '../../errors.js';
+import { DEFAULT_MAX_VALIDITY_MS } from '../../open.js';
 import type { SealOptions } from '../../seal.js';
 import { uniqueKey } from './keys.js';
 import { encodeTaskMessage } from './task-message.js';
@@ -13,13 +14,13 @@ export const DEFAULT_MAX_RETRY = 25;
 /** Asynq's timeout when neither a timeout nor a deadline is given: 30 minutes. */
 export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
 
-/** The seal's own options an enqueue passes through. */
-export const SEAL_OPTIONS = ['ct', 'id', 'notBefore', 'expiresAt', 'expiresIn', 'maxPayloadBytes'] as const;
+/** Added to a task's retry window when its expiry is computed: time for a backlog or stopped workers to catch up. */
+export const DEFAULT_GRACE_MS = 24 * 3_600_000;
 
 type Time = number | Date;
 type Duration = number | string;
 
-export interface AsynqEnqueueOptions extends Pick<SealOptions, (typeof SEAL_OPTIONS)[number]> {
+export interface AsynqEnqueueOptions extends Pick<SealOptions, 'ct' | 'maxValidity' | 'maxPayloadBytes'> {
   /** Queue (asynq.Queue), also the seal's context. Default `default`. */
   queue?: string;
   /** Task id (asynq.TaskID). Default a random UUID, as asynq's. */
@@ -47,6 +48,15 @@ export interface AsynqEnqueueOptions extends Pick<SealOptions, (typeof SEAL_OPTI
    * say). What must be trusted belongs in the payload. `sealq` is reserved.
    */
   headers?: Readonly<Record<string, string>>;
+  /**
+   * How long after it is due (now, or processAt / processIn) the task may still run: the seal's
+   * expiry. Default: the task's retry window (retryWindow: Asynq's default backoff over maxRetry
+   * retries of up to `timeout` each) plus `grace`, or the deadline if that is sooner, capped at
+   * maxValidity after now. The same rule as the Go producer's (asynqseal.Sealer).
+   */
+  expiresIn?: Duration;
+  /** Added to the retry window for the default expiry. Default 24h. */
+  grace?: Duration;
   /** The clock, in ms since the epoch (default Date.now()): the seal's issue time and asynq's "now". */
   now?: number;
 }
@@ -73,6 +83,9 @@ export interface TaskPlan {
   scheduled: boolean;
   /** The uniqueness lock and its TTL in seconds, for unique tasks. */
   lock?: { key: string; ttl: number };
+  /** The seal's validity: not before (scheduled tasks) and expiry, ms since the epoch. */
+  notBefore?: number;
+  expiresAt: number;
 }
 
 function notBlank(v: unknown, what: string): string {
@@ -111,6 +124,40 @@ function extraHeaders(h: unknown): Record<string, string> {
   return out;
 }
 
+/**
+ * How long Asynq may keep retrying a task that fails every attempt, in ms: its default retry
+ * delay (n^4 + 15 + rand(30) * (n + 1) seconds after the n-th failure, at its largest) over
+ * maxRetry retries, plus maxRetry + 1 attempts of up to `timeoutMs` each. About 21 days with
+ * Asynq's defaults (25 retries, 30m). The same sum as the Go producer's asynqseal.RetryWindow.
+ */
+export function retryWindow(maxRetry: number, timeoutMs: number): number {
+  const retries = Math.max(0, maxRetry);
+  let s = 0;
+  for (let n = 0; n < retries && s < MAX_WINDOW_S; n++) s += n * n * n * n + 15 + 29 * (n + 1);
+  s += (retries + 1) * (Math.trunc(timeoutMs / 1000) + (timeoutMs % 1000) / 1000);
+  return Math.ceil(Math.min(s, MAX_WINDOW_S)) * 1000;
+}
+const MAX_WINDOW_S = 100 * 365 * 24 * 3600;
+
+/** The seal's expiry: due + expiresIn, or by default due + retry window + grace (or the deadline, if sooner), at most maxValidity after now. */
+function expiry(o: AsynqEnqueueOptions, now: number, due: number, retry: number, timeoutMs: number, deadlineMs: number | undefined): number {
+  if (o.expiresIn !== undefined) {
+    const d = parseDuration(o.expiresIn, 'expiresIn');
+    if (d === 0) throw new InvalidArgumentError('expiresIn must be longer than 0 (leave it out for the default)');
+    return due + d;
+  }
+  const maxValidity = o.maxValidity === undefined ? DEFAULT_MAX_VALIDITY_MS : parseDuration(o.maxValidity, 'maxValidity');
+  let exp = due + retryWindow(retry, timeoutMs) + (o.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(o.grace, 'grace'));
+  // asynq does not let an attempt run past the deadline.
+  if (deadlineMs !== undefined && deadlineMs < exp && deadlineMs > due) exp = deadlineMs;
+  const limit = now + maxValidity;
+  if (exp > limit) {
+    if (limit <= due) throw new InvalidArgumentError(`the task is due ${formatMs(due - now)} from now, beyond maxValidity (${formatMs(maxValidity)}): raise maxValidity here and in every worker, or schedule it later`);
+    exp = limit;
+  }
+  return exp;
+}
+
 /** @internal Checks and resolves enqueue options with asynq.Client's defaults and rules. */
 export function planTask(type: string, payload: unknown, options: AsynqEnqueueOptions): TaskPlan {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('enqueue options must be an object');
@@ -133,6 +180,7 @@ export function planTask(type: string, payload: unknown, options: AsynqEnqueueOp
   const processAt = options.processAt !== undefined ? timeMs(options.processAt, 'processAt') : now + (options.processIn === undefined ? 0 : parseDuration(options.processIn, 'processIn'));
   const body = payloadBytes(payload);
   const scheduled = processAt > now;
+  const due = scheduled ? processAt : now;
   const plan: TaskPlan = {
     type,
     queue,
@@ -147,12 +195,26 @@ export function planTask(type: string, payload: unknown, options: AsynqEnqueueOp
     now,
     processAt,
     scheduled,
+    expiresAt: expiry(options, now, due, retry, timeoutMs === 0 && deadlineMs === undefined ? DEFAULT_TIMEOUT_MS : timeoutMs, deadlineMs),
   };
+  // Someone who can write to Redis could move a scheduled task to pending early: it does not
+  // open before it is due (ERR_NOT_YET_VALID, retried by the worker).
+  if (scheduled) plan.notBefore = processAt;
   if (uniqueMs !== undefined) {
     // A scheduled task's lock lasts from now until its TTL after it is due, as asynq's.
     plan.lock = { key: uniqueKey(queue, type, body), ttl: seconds(scheduled ? processAt + uniqueMs - now : uniqueMs) };
   }
   return plan;
+}
+
+/** @internal The seal of a planned task: context the queue, type the task type, and its validity. */
+export function sealOptionsOf(plan: TaskPlan, options: AsynqEnqueueOptions): SealOptions {
+  const o: SealOptions = { ctx: plan.queue, typ: plan.type, now: plan.now, expiresAt: plan.expiresAt };
+  if (plan.notBefore !== undefined) o.notBefore = plan.notBefore;
+  if (options.ct !== undefined) o.ct = options.ct;
+  if (options.maxValidity !== undefined) o.maxValidity = options.maxValidity;
+  if (options.maxPayloadBytes !== undefined) o.maxPayloadBytes = options.maxPayloadBytes;
+  return o;
 }
 
 /** @internal The TaskMessage bytes of a plan, its headers being the extra ones plus `sealq`. */
