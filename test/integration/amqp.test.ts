@@ -545,11 +545,11 @@ describe('sealq/amqp: replay store failures', () => {
 });
 
 describe('sealq/amqp: storm', () => {
-  test('two consumers on their own connections, 1,000 messages each published twice: every message is handled exactly once', async (t) => {
+  test('4 consumers on their own connections and stores, 2,000 messages each published 3 times: every message handled exactly once, the copies dead-lettered as ERR_REPLAYED', async (t) => {
     if (!(await needBroker(t, 'amqp')) || !(await needBroker(t, 'redis'))) return;
     const env = await setup(t);
     const prefix = `${uniqueName('sealq-test-amqp-replay')}:`;
-    const stores = [new RedisReplayStore({ redis: REDIS_URL, prefix }), new RedisReplayStore({ redis: REDIS_URL, prefix })];
+    const stores = Array.from({ length: 4 }, () => new RedisReplayStore({ redis: REDIS_URL, prefix }));
     t.after(async () => {
       await Promise.all(stores.map((s) => s.close()));
       const r = new Redis(REDIS_URL);
@@ -558,28 +558,27 @@ describe('sealq/amqp: storm', () => {
     });
     const counts = new Map<string, number>();
     const handler = (m: AmqpMessage): void => void counts.set(m.header.id, (counts.get(m.header.id) ?? 0) + 1);
-    const consumers = [
-      await env.consumer({ replay: stores[0]!, prefetch: 50, handler }),
-      await env.consumer({ replay: stores[1]!, prefetch: 50, handler }),
-    ];
-    const n = 1000;
+    const consumers: SealedAmqpConsumer[] = [];
+    for (const replay of stores) consumers.push(await env.consumer({ replay, prefetch: 50, handler }));
+    const n = 2000;
+    const copies = 3;
     const pending: Array<Promise<void>> = [];
     const publish = (body: Buffer, headers: Record<string, unknown>): Promise<void> =>
       new Promise((resolve, reject) => env.raw.sendToQueue(env.queue, body, { headers }, (e) => (e ? reject(e) : resolve())));
     for (let i = 0; i < n; i++) {
       const d = sealDetached(env.kr, `job-${i}`, { ctx: amqpContext('', env.queue) });
       const body = Buffer.from(d.payload);
-      pending.push(publish(body, { sealq: d.seal }), publish(body, { sealq: d.seal }));
+      for (let k = 0; k < copies; k++) pending.push(publish(body, { sealq: d.seal }));
     }
     await Promise.all(pending);
-    await waitFor('every copy settled', () => consumers.reduce((s, c) => s + c.stats.processed + c.stats.deadLettered, 0) === 2 * n, 45_000);
+    await waitFor('every copy settled', () => consumers.reduce((s, c) => s + c.stats.processed + c.stats.deadLettered, 0) === copies * n, 50_000);
     assert.equal(counts.size, n);
     assert.ok([...counts.values()].every((v) => v === 1), 'no message handled twice');
     assert.equal(consumers.reduce((s, c) => s + c.stats.processed, 0), n);
-    assert.ok(consumers.every((c) => c.stats.processed > 0), 'both consumers took part');
+    assert.ok(consumers.every((c) => c.stats.processed > 0), 'every consumer took part');
     const dead = await env.raw.checkQueue(`${env.queue}.dead`);
-    assert.equal(dead.messageCount, n, 'each copy dead-lettered');
-    const sample = await env.deadLetters(20);
+    assert.equal(dead.messageCount, (copies - 1) * n, 'each extra copy dead-lettered');
+    const sample = await env.deadLetters(50);
     assert.ok(sample.every((l) => l.d.code === 'ERR_REPLAYED'));
   });
 });
