@@ -112,7 +112,7 @@ func importJWK(v *jvalue) (*Key, *Error) {
 	default:
 		return nil, keyErr(kid, "status must be one of primary, active, disabled, revoked")
 	}
-	k := &Key{kid: kid, alg: alg, status: status}
+	k := &Key{kid: kid, alg: alg, status: status, material: &material{}}
 	for _, name := range [...]string{"not_before", "not_after", "added_at", "promoted_at", "demoted_at", "retired_at", "revoked_at"} {
 		m := v.get(name)
 		if m == nil {
@@ -176,7 +176,7 @@ func (k *Key) readPolicy(p *jvalue) *Error {
 }
 
 // material decodes a key member: strict base64url, non-empty. ok is false when it is absent.
-func material(v *jvalue, kid, name string) ([]byte, bool, *Error) {
+func materialMember(v *jvalue, kid, name string) ([]byte, bool, *Error) {
 	m := v.get(name)
 	if m == nil {
 		return nil, false, nil
@@ -192,7 +192,7 @@ func material(v *jvalue, kid, name string) ([]byte, bool, *Error) {
 }
 
 func (k *Key) readMaterial(v *jvalue) *Error {
-	get := func(name string) ([]byte, bool, *Error) { return material(v, k.kid, name) }
+	get := func(name string) ([]byte, bool, *Error) { return materialMember(v, k.kid, name) }
 	foreign := func(names ...string) *Error {
 		for _, n := range names {
 			if v.get(n) != nil {

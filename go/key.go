@@ -40,7 +40,12 @@ type Key struct {
 	typList   []string
 	ctxMatch  *matcher
 	typMatch  *matcher
+	*material
+}
 
+// material is the key material, behind a pointer: printing a Key value shows its address only,
+// and material itself prints as [redacted] wherever a printer reaches it.
+type material struct {
 	secret  []byte // HMAC
 	macPool *sync.Pool
 	edPub   ed25519.PublicKey
@@ -50,6 +55,12 @@ type Key struct {
 	rsaPub  *rsa.PublicKey
 	rsaPriv *rsa.PrivateKey
 }
+
+func (material) String() string               { return "[redacted]" }
+func (material) GoString() string             { return "[redacted]" }
+func (material) Format(f fmt.State, _ rune)   { _, _ = f.Write([]byte("[redacted]")) }
+func (material) MarshalJSON() ([]byte, error) { return []byte(`"[redacted]"`), nil }
+func (material) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
 
 // Kid returns the key id.
 func (k *Key) Kid() string { return k.kid }
@@ -62,7 +73,7 @@ func (k *Key) Status() string { return k.status }
 
 // CanSign reports whether the key holds private (or secret) material.
 func (k *Key) CanSign() bool {
-	return k.secret != nil || k.edPriv != nil || k.ecPriv != nil || k.rsaPriv != nil
+	return k.material != nil && k.secret != nil || k.edPriv != nil || k.ecPriv != nil || k.rsaPriv != nil
 }
 
 // NotBefore returns the key's not_before, and whether it is set.
@@ -125,22 +136,19 @@ func toValidUTF8s(l []string) []string {
 }
 
 // MarshalJSON writes public facts only, never material.
-func (k *Key) MarshalJSON() ([]byte, error) { return json.Marshal(k.info()) }
+func (k Key) MarshalJSON() ([]byte, error) { return json.Marshal(k.info()) }
 
 // String describes the key without its material.
-func (k *Key) String() string {
-	if k == nil {
-		return "sealq.Key(nil)"
-	}
+func (k Key) String() string {
 	return fmt.Sprintf("sealq.Key{kid: %q, alg: %s, status: %s, material: [redacted]}", k.kid, k.alg, k.status)
 }
 
 // GoString is String, so %#v shows no material either.
-func (k *Key) GoString() string { return k.String() }
+func (k Key) GoString() string { return k.String() }
 
 // Format prints String for every verb (%v, %+v, %#v, %s, %q, %x...), so no verb can reach the
 // material through reflection.
-func (k *Key) Format(f fmt.State, verb rune) { formatRedacted(f, verb, k.String()) }
+func (k Key) Format(f fmt.State, verb rune) { formatRedacted(f, verb, k.String()) }
 
 func formatRedacted(f fmt.State, verb rune, s string) {
 	if verb == 'q' {
@@ -161,6 +169,10 @@ func (k *Key) sigLen() int {
 	}
 	return 64
 }
+
+// cryptoHook, when set (by tests), runs at the start of every verification: a test uses it to
+// show that malformed input is rejected before any cryptographic work.
+var cryptoHook func()
 
 var siPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
@@ -237,6 +249,9 @@ func (k *Key) sign(header, payload []byte) ([]byte, error) {
 // verify checks sig over the signing input with the key's own algorithm. The exact length comes
 // first (it is public); HMAC tags are compared in constant time.
 func (k *Key) verify(header, payload, sig []byte) bool {
+	if cryptoHook != nil {
+		cryptoHook()
+	}
 	if len(sig) != k.sigLen() {
 		return false
 	}

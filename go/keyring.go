@@ -129,10 +129,7 @@ func (r *Keyring) signer() (*Key, *Error) {
 }
 
 // String lists kids, algorithms and statuses.
-func (r *Keyring) String() string {
-	if r == nil {
-		return "sealq.Keyring(nil)"
-	}
+func (r Keyring) String() string {
 	parts := make([]string, len(r.keys))
 	for i, k := range r.keys {
 		parts[i] = fmt.Sprintf("%s (%s, %s)", k.kid, k.alg, k.status)
@@ -141,13 +138,13 @@ func (r *Keyring) String() string {
 }
 
 // GoString is String.
-func (r *Keyring) GoString() string { return r.String() }
+func (r Keyring) GoString() string { return r.String() }
 
 // Format prints String for every verb.
-func (r *Keyring) Format(f fmt.State, verb rune) { formatRedacted(f, verb, r.String()) }
+func (r Keyring) Format(f fmt.State, verb rune) { formatRedacted(f, verb, r.String()) }
 
 // MarshalJSON writes public facts only: {"keys":[{kid, alg, status, ...}]}.
-func (r *Keyring) MarshalJSON() ([]byte, error) {
+func (r Keyring) MarshalJSON() ([]byte, error) {
 	infos := make([]keyInfo, len(r.keys))
 	for i, k := range r.keys {
 		infos[i] = k.info()
