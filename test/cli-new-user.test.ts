@@ -1,7 +1,7 @@
 // The CLI as a new user met it in the first hour: each rough edge they hit, replayed against the
 // BUILT bin (dist/cli/main.js) in a child process. `npm test` builds first.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -205,15 +205,17 @@ describe('--max-payload raises the 1 MiB limit on seal and open', { concurrency:
 
 describe('the examples keep private keyrings out of git', () => {
   // The private keyrings the README and the examples make; and every keyring file the examples use.
+  const exampleFiles = readdirSync(join(ROOT, 'examples'), { recursive: true, encoding: 'utf8' }).map((f) => join('examples', f).replace(/\\/g, '/'));
+  const exampleDocs = exampleFiles.filter((f) => f.endsWith('.md'));
   const privateFiles = new Set<string>();
-  for (const doc of ['examples/bullmq/README.md', 'examples/redis-streams/README.md', 'README.md']) {
+  for (const doc of [...exampleDocs, 'README.md']) {
     for (const m of readFileSync(join(ROOT, doc), 'utf8').matchAll(/sealq keygen [^\n]*--out (\S+)/g)) privateFiles.add(m[1]!);
   }
   const examples = new Set<string>();
-  for (const doc of ['examples/bullmq/README.md', 'examples/redis-streams/README.md']) {
+  for (const doc of exampleDocs) {
     for (const m of readFileSync(join(ROOT, doc), 'utf8').matchAll(/sealq keygen [^\n]*--out (\S+)|sealq public [^\n]*> (\S+)|KEYRING_FILE=(\S+)/g)) examples.add(m[1] ?? m[2] ?? m[3]!);
   }
-  for (const code of ['examples/bullmq/producer.ts', 'examples/bullmq/worker.ts', 'examples/bullmq/sandboxed-processor.mjs', 'examples/redis-streams/producer.ts', 'examples/redis-streams/consumer.ts']) {
+  for (const code of exampleFiles.filter((f) => /\.(ts|mjs|js)$/.test(f))) {
     for (const m of readFileSync(join(ROOT, code), 'utf8').matchAll(/KEYRING_FILE \?\? '([^']+)'/g)) examples.add(m[1]!);
   }
 
