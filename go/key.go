@@ -203,35 +203,69 @@ func writeSigningInput(h hash.Hash, header, payload []byte) {
 	h.Write(payload)
 }
 
-func (k *Key) mac(header, payload []byte, out []byte) []byte {
+// sigInput is what a signature covers: the framed signing input of (header, payload), or, for
+// the primitive tests (Wycheproof), a raw message. Both run through the same primitives.
+type sigInput struct {
+	raw, header, payload []byte
+	framed               bool
+}
+
+func framed(header, payload []byte) sigInput {
+	return sigInput{header: header, payload: payload, framed: true}
+}
+
+func (in *sigInput) writeTo(h hash.Hash) {
+	if !in.framed {
+		h.Write(in.raw)
+		return
+	}
+	writeSigningInput(h, in.header, in.payload)
+}
+
+func (k *Key) mac(in sigInput, out []byte) []byte {
 	h := k.macPool.Get().(hash.Hash)
 	h.Reset()
-	writeSigningInput(h, header, payload)
+	in.writeTo(h)
 	out = h.Sum(out)
 	k.macPool.Put(h)
 	return out
 }
 
-func digest(header, payload []byte) []byte {
+func digest(in sigInput) []byte {
 	h := sha256.New()
-	writeSigningInput(h, header, payload)
+	in.writeTo(h)
 	return h.Sum(nil)
+}
+
+// withMessage calls f with the whole input as one slice (Ed25519 takes the message whole),
+// building the framed input in a pooled buffer.
+func withMessage(in sigInput, f func([]byte)) {
+	if !in.framed {
+		f(in.raw)
+		return
+	}
+	bp := siPool.Get().(*[]byte)
+	si := appendSigningInput((*bp)[:0], in.header, in.payload)
+	f(si)
+	*bp = si[:0]
+	siPool.Put(bp)
 }
 
 // sign signs the signing input of (header, payload) with the key's own algorithm.
 func (k *Key) sign(header, payload []byte) ([]byte, error) {
+	return k.signInput(framed(header, payload))
+}
+
+func (k *Key) signInput(in sigInput) ([]byte, error) {
 	switch k.alg {
 	case "HS256", "HS512":
-		return k.mac(header, payload, nil), nil
+		return k.mac(in, nil), nil
 	case "EdDSA":
-		bp := siPool.Get().(*[]byte)
-		si := appendSigningInput((*bp)[:0], header, payload)
-		sig := ed25519.Sign(k.edPriv, si)
-		*bp = si[:0]
-		siPool.Put(bp)
+		var sig []byte
+		withMessage(in, func(m []byte) { sig = ed25519.Sign(k.edPriv, m) })
 		return sig, nil
 	case "ES256":
-		r, s, err := ecdsa.Sign(rand.Reader, k.ecPriv, digest(header, payload))
+		r, s, err := ecdsa.Sign(rand.Reader, k.ecPriv, digest(in))
 		if err != nil {
 			return nil, err
 		}
@@ -241,14 +275,18 @@ func (k *Key) sign(header, payload []byte) ([]byte, error) {
 		return sig, nil
 	case "PS256":
 		// SignPSS pads to the modulus length (I2OSP), as SPEC §6 requires.
-		return rsa.SignPSS(rand.Reader, k.rsaPriv, crypto.SHA256, digest(header, payload), &rsa.PSSOptions{SaltLength: 32, Hash: crypto.SHA256})
+		return rsa.SignPSS(rand.Reader, k.rsaPriv, crypto.SHA256, digest(in), &rsa.PSSOptions{SaltLength: 32, Hash: crypto.SHA256})
 	}
 	return nil, fmt.Errorf("unknown algorithm")
 }
 
-// verify checks sig over the signing input with the key's own algorithm. The exact length comes
-// first (it is public); HMAC tags are compared in constant time.
+// verify checks sig over the signing input of (header, payload) with the key's own algorithm.
 func (k *Key) verify(header, payload, sig []byte) bool {
+	return k.verifyInput(framed(header, payload), sig)
+}
+
+// verifyInput: the exact length comes first (it is public); HMAC tags are compared in constant time.
+func (k *Key) verifyInput(in sigInput, sig []byte) bool {
 	if cryptoHook != nil {
 		cryptoHook()
 	}
@@ -258,18 +296,16 @@ func (k *Key) verify(header, payload, sig []byte) bool {
 	switch k.alg {
 	case "HS256", "HS512":
 		var buf [64]byte
-		return hmac.Equal(k.mac(header, payload, buf[:0]), sig)
+		return hmac.Equal(k.mac(in, buf[:0]), sig)
 	case "EdDSA":
-		bp := siPool.Get().(*[]byte)
-		si := appendSigningInput((*bp)[:0], header, payload)
-		ok := ed25519.Verify(k.edPub, si, sig) // edPub is exactly 32 bytes (checked at import)
-		*bp = si[:0]
-		siPool.Put(bp)
+		ok := false
+		// edPub is exactly 32 bytes (checked at import): ed25519.Verify panics on another length.
+		withMessage(in, func(m []byte) { ok = ed25519.Verify(k.edPub, m, sig) })
 		return ok
 	case "ES256":
-		return verifyP1363(k.ecPub, digest(header, payload), sig)
+		return verifyP1363(k.ecPub, digest(in), sig)
 	case "PS256":
-		return rsa.VerifyPSS(k.rsaPub, crypto.SHA256, digest(header, payload), sig, &rsa.PSSOptions{SaltLength: 32, Hash: crypto.SHA256}) == nil
+		return rsa.VerifyPSS(k.rsaPub, crypto.SHA256, digest(in), sig, &rsa.PSSOptions{SaltLength: 32, Hash: crypto.SHA256}) == nil
 	}
 	return false
 }

@@ -315,7 +315,7 @@ func TestECDSASignaturesAreP1363(t *testing.T) {
 		// The same r and s, checked independently through crypto/ecdsa's ASN.1 form.
 		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 		asn1 := derSig(r, s)
-		if !ecdsa.VerifyASN1(key.ecPub, digest(h, p), asn1) {
+		if !ecdsa.VerifyASN1(key.ecPub, digest(framed(h, p)), asn1) {
 			t.Fatal("r||s does not verify as ASN.1")
 		}
 		if sig[0] == 0 || sig[32] == 0 {
@@ -364,7 +364,7 @@ func TestRSAPSSSaltAndLength(t *testing.T) {
 	k := testKeyring(t, "rsa2048")
 	key := k.Primary()
 	h, p := []byte(hdr("")), []byte("hi")
-	d := digest(h, p)
+	d := digest(framed(h, p))
 	for _, salt := range []int{0, 20, 31, 33, rsa.PSSSaltLengthEqualsHash + 0} {
 		sig, err := rsa.SignPSS(rand.Reader, key.rsaPriv, crypto.SHA256, d, &rsa.PSSOptions{SaltLength: salt})
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -35,8 +36,19 @@ type vector struct {
 	} `json:"expected"`
 }
 
+var vectorsCache struct {
+	sync.Mutex
+	f *vectorFile
+}
+
+// loadVectors reads the vector file once per test binary.
 func loadVectors(t testing.TB) *vectorFile {
 	t.Helper()
+	vectorsCache.Lock()
+	defer vectorsCache.Unlock()
+	if vectorsCache.f != nil {
+		return vectorsCache.f
+	}
 	b, err := os.ReadFile(filepath.Join("..", "vectors", "envelope-v1.json"))
 	if err != nil {
 		t.Fatalf("reading the vectors: %v", err)
@@ -48,6 +60,7 @@ func loadVectors(t testing.TB) *vectorFile {
 	if len(f.Vectors) == 0 {
 		t.Fatal("no vectors")
 	}
+	vectorsCache.f = &f
 	return &f
 }
 
