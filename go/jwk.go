@@ -125,6 +125,10 @@ func importJWK(v *jvalue) (*Key, *Error) {
 		if !ok {
 			return nil, keyErr(kid, name+" must be an RFC 3339 timestamp with a zone, like 2026-01-31T00:00:00Z")
 		}
+		if k.stamps == nil {
+			k.stamps = map[string]int64{}
+		}
+		k.stamps[name] = ms
 		switch name {
 		case "not_before":
 			k.notBefore = &ms
@@ -152,6 +156,7 @@ func (k *Key) readPolicy(p *jvalue) *Error {
 	if p.kind != jObj {
 		return keyErr(k.kid, shape)
 	}
+	k.hasPolicy = true
 	for _, m := range p.obj {
 		if m.name != "ctx" && m.name != "typ" {
 			return keyErr(k.kid, "policy member "+quote(toValidUTF8(m.name))+" is not known; a policy has ctx and typ lists")

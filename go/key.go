@@ -38,6 +38,8 @@ type Key struct {
 	notAfter  *int64
 	ctxList   []string
 	typList   []string
+	hasPolicy bool
+	stamps    map[string]int64 // every timestamp member present, ms (rotation bookkeeping included)
 	ctxMatch  *matcher
 	typMatch  *matcher
 	*material
@@ -115,7 +117,7 @@ func (k *Key) info() keyInfo {
 	if t, ok := k.NotAfter(); ok {
 		i.NotAfter = &t
 	}
-	if k.ctxList != nil || k.typList != nil {
+	if k.hasPolicy {
 		i.Policy = &struct {
 			Ctx []string `json:"ctx,omitempty"`
 			Typ []string `json:"typ,omitempty"`
