@@ -13,7 +13,7 @@ import type { AsynqEnqueueOptions } from '../src/adapters/asynq/plan.js';
 import type { TaskMessage } from '../src/adapters/asynq/task-message.js';
 import { inspect } from 'node:util';
 import { Keyring, exportPrivateJwk } from '../src/index.js';
-import { taskFields } from './helpers/protobuf-wire.js';
+import { decodeTaskMessage, taskFields } from './helpers/protobuf-wire.js';
 
 interface Spec {
   type: string;
@@ -66,6 +66,13 @@ describe('TaskMessage bytes, against asynq v0.26 Go client', () => {
       }
     });
   }
+
+  test('the test decoder reads every fixture message back to the same bytes', () => {
+    for (const { spec, msg } of golden) {
+      const go = Buffer.from(msg, 'base64');
+      assert.deepEqual(taskFields(encodeTaskMessage(decodeTaskMessage(go))), taskFields(go), spec.taskId);
+    }
+  });
 
   test('the fixture covers what the producer writes', () => {
     const specs = golden.map((g) => g.spec);
