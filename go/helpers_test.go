@@ -1,6 +1,7 @@
 package sealq
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -105,3 +106,5 @@ func parseHexByte(s string) (byte, error) {
 func asError(err error, target **Error) bool { return errors.As(err, target) }
 
 func isErr(err, target error) bool { return errors.Is(err, target) }
+
+func base64RawStrict(s string) ([]byte, error) { return base64.RawURLEncoding.Strict().DecodeString(s) }
