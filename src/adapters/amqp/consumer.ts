@@ -13,7 +13,7 @@ import {
   openAndClaim,
   parseDuration,
 } from '../../index.js';
-import type { ClaimedMessage, DetachedEnvelope, Keyring, KeyringSource, OpenedMessage, OpenOptions, ReplayStore } from '../../index.js';
+import type { ClaimedMessage, ClaimOptions, DetachedEnvelope, Keyring, KeyringSource, OpenedMessage, OpenOptions, ReplayStore } from '../../index.js';
 import { scopeReplayStore } from '../redis-streams/scoped-store.js';
 import { amqpContext, checkAddresses, isTopicPattern, parseAmqpContext, topicMatches } from './context.js';
 import type { AmqpAddress } from './context.js';
@@ -145,6 +145,7 @@ export class SealedAmqpConsumer {
   readonly #waits = new Set<() => void>();
   readonly #failures = new Map<string, number>();
   readonly #returned = new Set<string>();
+  readonly #claimOptionsCache = new Map<string, ClaimOptions>();
   #channel: Channel | undefined;
   #dl: Promise<ConfirmChannel> | undefined;
   #consumerTag: string | undefined;
@@ -446,26 +447,36 @@ export class SealedAmqpConsumer {
    * dispatches on properties.type would read, and nothing signs it.
    */
   async #openAndClaim(envelope: DetachedEnvelope, typeProperty: unknown): Promise<ClaimedMessage> {
-    const o: OpenOptions = { ...this.#open, ctx: this.#ctxFor(envelope) };
-    let fromProperty = false;
+    const ctx = this.#ctxFor(envelope);
+    let typ: string | undefined;
     if (typeProperty !== undefined) {
-      const t = typeof typeProperty === 'string' ? typeProperty : Buffer.isBuffer(typeProperty) ? typeProperty.toString('utf8') : String(typeProperty);
-      const accepted = o.typ === undefined || (typeof o.typ === 'string' ? o.typ === t : o.typ.includes(t));
-      if (!accepted) {
-        open(this.#o.keyring, envelope, o); // a forged or moved message gets its own verdict first
-        throw new TypeMismatchError(`the message's type property is "${t}", which this consumer does not accept, and its signed typ differs from it`);
+      typ = typeof typeProperty === 'string' ? typeProperty : Buffer.isBuffer(typeProperty) ? typeProperty.toString('utf8') : String(typeProperty);
+      const want = this.#open.typ;
+      if (want !== undefined && !(typeof want === 'string' ? want === typ : want.includes(typ))) {
+        open(this.#o.keyring, envelope, { ...this.#open, ctx }); // a forged or moved message gets its own verdict first
+        throw new TypeMismatchError(`the message's type property is "${typ}", which this consumer does not accept, and its signed typ differs from it`);
       }
-      o.typ = t;
-      fromProperty = true;
     }
     try {
-      return await openAndClaim(this.#o.keyring, envelope, { ...o, replay: this.#replay, lease: this.#lease });
+      return await openAndClaim(this.#o.keyring, envelope, this.#claimOptions(ctx, typ));
     } catch (e) {
-      if (fromProperty && e instanceof TypeMismatchError) {
+      if (typ !== undefined && e instanceof TypeMismatchError) {
         throw new TypeMismatchError(`${e.message} (from the message's type property, which must equal the signed typ)`);
       }
       throw e;
     }
+  }
+
+  /** Claim options per (ctx, type property), built once rather than per message; ctx is a string only with topic patterns. */
+  #claimOptions(ctx: string | readonly string[], typ: string | undefined): ClaimOptions {
+    const key = `${typeof ctx === 'string' ? `s${ctx}` : 'L'}\u0000${typ === undefined ? 'C' : `p${typ}`}`;
+    let o = this.#claimOptionsCache.get(key);
+    if (o === undefined) {
+      if (this.#claimOptionsCache.size >= 256) this.#claimOptionsCache.clear();
+      o = { ...this.#open, ctx, ...(typ === undefined ? {} : { typ }), replay: this.#replay, lease: this.#lease };
+      this.#claimOptionsCache.set(key, o);
+    }
+    return o;
   }
 
   /** The ctx to verify against: the signed one if it is an address this consumer accepts, else the literal list (a mismatch). */
