@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -182,32 +183,28 @@ func (w *worker) process(ctx context.Context, t *asynq.Task, next asynq.Handler)
 	return nil
 }
 
-// keepLease extends the claim every third of the lease while the handler runs.
+// keepLease extends the claim every third of the lease while the handler runs. Most handlers
+// finish long before the first extension is due, so it is one timer, not a goroutine per task.
 func (w *worker) keepLease(ctx context.Context, c *sealq.Claimed) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		tick := time.NewTicker(max(w.lease/3, time.Millisecond))
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				if ok, err := c.Extend(ctx, 0); err == nil && !ok {
-					return // lost: nothing more to keep
-				}
-			}
+	every := max(w.lease/3, time.Millisecond)
+	var mu sync.Mutex
+	stopped := false
+	var timer *time.Timer
+	timer = time.AfterFunc(every, func() {
+		if ok, err := c.Extend(ctx, 0); err == nil && !ok {
+			return // lost: nothing more to keep
 		}
-	}()
+		mu.Lock()
+		if !stopped {
+			timer.Reset(every)
+		}
+		mu.Unlock()
+	})
 	return func() {
-		select {
-		case <-done:
-		default:
-			close(done)
-		}
-		<-finished
+		mu.Lock()
+		stopped = true
+		timer.Stop()
+		mu.Unlock()
 	}
 }
 
