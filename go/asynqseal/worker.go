@@ -190,6 +190,8 @@ func (w *worker) keepLease(ctx context.Context, c *sealq.Claimed) (stop func()) 
 	var mu sync.Mutex
 	stopped := false
 	var timer *time.Timer
+	mu.Lock() // the callback reads timer under mu: it may fire before AfterFunc returns
+	defer mu.Unlock()
 	timer = time.AfterFunc(every, func() {
 		if ok, err := c.Extend(ctx, 0); err == nil && !ok {
 			return // lost: nothing more to keep
