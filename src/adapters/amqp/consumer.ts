@@ -499,6 +499,11 @@ export class SealedAmqpConsumer {
    * run again (`hold`), the dead letter is retried for as long as the delivery is held.
    */
   async #deadLetterThenAck(d: Delivery, code: AmqpDeadLetterCode, reason: string, hold = false): Promise<void> {
+    if (d.settled) {
+      // The channel closed: the broker requeued the message, and its next delivery is judged again.
+      if (hold) this.#onError(new Error(`${reason} (the channel closed before it could be dead-lettered: the broker requeued it, and it may run again once its lease lapses)`), d.msg);
+      return;
+    }
     const dead: AmqpDeadLetter = {
       code,
       reason,
