@@ -1,6 +1,6 @@
 import { randomId } from '../envelope/id.js';
 import { InvalidArgumentError, ReplayStoreUnavailableError } from '../errors.js';
-import type { ClaimOutcome, ReplayKey, ReplayStore } from './store.js';
+import type { ClaimOutcome, ReplayKey, ReplayStore, StoreIsolationReport } from './store.js';
 
 interface Entry {
   completed: boolean;
@@ -99,6 +99,11 @@ export class MemoryReplayStore implements ReplayStore {
     e.leaseUntil = now + leaseMs;
     e.expiresAt = Math.max(e.expiresAt, e.leaseUntil);
     return true;
+  }
+
+  /** Isolated by construction: only this process can change it. */
+  async checkIsolation(): Promise<StoreIsolationReport> {
+    return { isolated: true, by: 'in-process', problems: [] };
   }
 
   clear(): void {

@@ -3,9 +3,15 @@ import type { Cluster, RedisOptions } from 'ioredis';
 import { parseDuration } from '../duration.js';
 import { randomId } from '../envelope/id.js';
 import { InvalidArgumentError, ReplayStoreUnavailableError } from '../errors.js';
+import { checkStoreIsolation } from './isolation.js';
+import type { CheckStoreIsolationOptions, QueueConnection } from './isolation.js';
 import { REPLAY_SCRIPT, REPLAY_SCRIPT_SHA } from './redis-script.js';
 import type { ScriptOp } from './redis-script.js';
-import type { ClaimOutcome, ReplayKey, ReplayStore } from './store.js';
+import type { ClaimOutcome, ReplayKey, ReplayStore, StoreIsolationReport } from './store.js';
+
+export { checkStoreIsolation, assertStoreIsolated, DEFAULT_ISOLATION_CHECK_TIMEOUT_MS } from './isolation.js';
+export type { CheckStoreIsolationOptions, QueueConnection } from './isolation.js';
+export type { StoreIsolationReport } from './store.js';
 
 /**
  * The distributed replay store (DESIGN "Replay and retries"): one Redis key per message, moved
@@ -234,6 +240,14 @@ export class RedisReplayStore implements ReplayStore {
     const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
     if (policy === undefined || policy === 'noeviction') return [];
     return [`maxmemory-policy is ${policy}: under memory pressure Redis may evict remembered message ids and allow replays; use noeviction (writes then fail, and the store fails closed)`];
+  }
+
+  /**
+   * Shows whether `queue` (the connection queue writers use: an ioredis client, URL or options)
+   * can change this store's records. See checkStoreIsolation.
+   */
+  checkIsolation(queue: QueueConnection | undefined, options?: CheckStoreIsolationOptions): Promise<StoreIsolationReport> {
+    return checkStoreIsolation(this, queue, options);
   }
 
   /** Closes the client if the store created it (after answers to operations already sent); a client you passed stays open. */

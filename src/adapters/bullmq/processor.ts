@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError } from 'bullmq';
-import type { Job, SandboxedJob } from 'bullmq';
+import type { ConnectionOptions, Job, SandboxedJob } from 'bullmq';
 import { DEFAULT_CLOCK_SKEW_MS, decode, open } from '../../open.js';
 import type { Envelope, OpenedMessage, OpenOptions } from '../../open.js';
 import { parseDuration } from '../../duration.js';
@@ -18,6 +18,9 @@ import {
 } from '../../errors.js';
 import type { SealqErrorCode } from '../../errors.js';
 import type { Keyring, KeyringSource } from '../../keys/keyring.js';
+import { consoleLogger } from '../../keys/sources.js';
+import type { SourceLogger } from '../../keys/sources.js';
+import { enforceStoreIsolation } from '../../replay/isolation-policy.js';
 import type { ReplayKey, ReplayStore } from '../../replay/store.js';
 import { JOB_CONTENT_TYPE, PER_RUN_ID_PREFIX } from './seal-job.js';
 
@@ -58,8 +61,27 @@ export type ReplayKeyMode = 'auto' | 'envelope' | 'job-id' | ((job: JobLike, hea
 export interface SealedProcessorOptions {
   /** Keys to verify with (the consumer's own keyring; it picks the key by kid). */
   keyring: Keyring | KeyringSource;
-  /** Where runs are claimed and completed: RedisReplayStore for several workers, MemoryReplayStore for one process. */
+  /**
+   * Where runs are claimed and completed: RedisReplayStore for several workers, MemoryReplayStore
+   * for one process. It must live where queue writers cannot write: before its first job the
+   * processor checks that the queue's connection cannot change its records (see docs/redis.md,
+   * "Isolating the replay store").
+   */
   replay: ReplayStore;
+  /**
+   * The connection queue writers use, for that check: the Worker's `connection` (or the
+   * producers', if they connect with other credentials), or a redis:// URL. Default: the
+   * connection of the Worker running the job; a sandboxed processor has none, so give it there.
+   */
+  queueConnection?: ConnectionOptions | string;
+  /**
+   * Run even though the replay store's isolation check fails (it then only warns). Without it,
+   * such a store is refused in production (NODE_ENV=production): jobs are not run but moved back
+   * to the delayed set, and the check is repeated every 30s.
+   */
+  unsafeSharedReplayStore?: boolean;
+  /** Where warnings and errors of the isolation check go. Default: console (stderr). */
+  logger?: SourceLogger;
   /** For envelopes without a signed expiry: how long after issue they stay valid. Default 24h. */
   maxAge?: number | string;
   /** Tolerated clock difference between producers and workers. Default 60s. */
@@ -118,6 +140,7 @@ interface Settings {
   replayKey: ReplayKeyMode;
   perRunRetain: number;
   completeRetryFor: number;
+  isolation: IsolationGate;
 }
 
 /** The open options for one job; a worker serves one queue and few job names, so the last ones are kept. */
@@ -160,7 +183,65 @@ function settings(o: SealedProcessorOptions): Settings {
     replayKey: mode,
     perRunRetain: dur(o.perRunRetain, 'perRunRetain', DEFAULT_PER_RUN_RETAIN_MS),
     completeRetryFor: dur(o.completeRetryFor, 'completeRetryFor', lease),
+    isolation: new IsolationGate(o),
   };
+}
+
+// ---- the replay store's isolation, checked before the first job ------------------------------------
+
+/** How long a refused store stays refused before the check runs again (an operator may fix the ACLs meanwhile). */
+export const ISOLATION_RECHECK_MS = 30_000;
+
+/** The connection of the Worker running a job (BullMQ's Job keeps its Worker as `queue`); none in a sandbox. */
+function workerConnectionOf(job: JobLike): unknown {
+  return (job as { queue?: { opts?: { connection?: unknown } } }).queue?.opts?.connection;
+}
+
+/**
+ * Runs enforceStoreIsolation once, before the first job; jobs wait for it. In production an
+ * unsafe store is refused (logged as an error) and checked again after ISOLATION_RECHECK_MS.
+ */
+class IsolationGate {
+  /** True once the check let the processor run: the hot path tests only this. */
+  passed = false;
+  #check: Promise<void> | undefined;
+  #refusedAt = 0;
+  readonly #o: SealedProcessorOptions;
+
+  constructor(o: SealedProcessorOptions) {
+    this.#o = o;
+  }
+
+  wait(job: JobLike): Promise<void> {
+    if (this.#check === undefined || (this.#refusedAt !== 0 && Date.now() - this.#refusedAt >= ISOLATION_RECHECK_MS)) {
+      this.#refusedAt = 0;
+      const o = this.#o;
+      const queue = o.queueConnection ?? workerConnectionOf(job);
+      this.#check = enforceStoreIsolation(o.replay, { queue, unsafeSharedReplayStore: o.unsafeSharedReplayStore, logger: o.logger, who: `sealed processor on queue "${job.queueName}"` }).then(
+        () => void (this.passed = true),
+        (e: unknown) => {
+          this.#refusedAt = Date.now();
+          (o.logger ?? consoleLogger).error((e as Error).message);
+          throw e;
+        },
+      );
+    }
+    return this.#check;
+  }
+}
+
+/** Before the first job: a refused store moves the job back to the delayed set (not run, no attempt used). */
+async function passIsolation(s: Settings, job: JobLike, token: string | undefined): Promise<void> {
+  try {
+    await s.isolation.wait(job);
+  } catch (e) {
+    if (!(e instanceof SealqError)) throw e;
+    if (token !== undefined) {
+      await job.moveToDelayed(Date.now() + Math.round(ISOLATION_RECHECK_MS * (0.8 + 0.4 * Math.random())), token);
+      throw new DelayedError();
+    }
+    throw forBullmq(e, false);
+  }
 }
 
 // ---- errors as BullMQ sees them -------------------------------------------------------------------
@@ -329,6 +410,7 @@ function makeProcessor<T, R, J extends JobLike>(fn: SealedProcessorFn<T, R, J>, 
   const s = settings(options);
   const renewer = new Renewer(s);
   const run = async function sealedJobProcessor(job: J, token?: string, signal?: AbortSignal): Promise<R> {
+    if (!s.isolation.passed) await passIsolation(s, job, token);
     const ctx = job.queueName;
     const typ = job.name;
     const carried = job.data; // read once: what is verified is what is parsed

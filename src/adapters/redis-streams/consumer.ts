@@ -7,6 +7,8 @@ import { randomId } from '../../envelope/id.js';
 import { InvalidArgumentError, MalformedError, RejectionError, isSealqError } from '../../errors.js';
 import type { Keyring, KeyringSource } from '../../keys/keyring.js';
 import type { OpenedMessage, OpenOptions } from '../../open.js';
+import type { SourceLogger } from '../../keys/sources.js';
+import { enforceStoreIsolation } from '../../replay/isolation-policy.js';
 import type { ReplayStore } from '../../replay/store.js';
 import { DEAD_LETTER_SUFFIX, deadLetterFields, HANDLER_FAILED } from './dead-letter.js';
 import type { DeadLetter, DeadLetterCode } from './dead-letter.js';
@@ -35,8 +37,19 @@ export interface SealedStreamConsumerOptions extends Omit<OpenOptions, 'ctx' | '
   group: string;
   /** This consumer's name in the group. Default: host, pid and a random suffix. */
   consumer?: string;
-  /** Where completed messages are remembered; the consumer scopes it to its group. */
+  /**
+   * Where completed messages are remembered; the consumer scopes it to its group. It must live
+   * where writers of the stream cannot write: `start()` checks that `redis` cannot change its
+   * records (see docs/redis.md, "Isolating the replay store").
+   */
   replay: ReplayStore;
+  /**
+   * Run even though the replay store's isolation check fails (it then only warns). Without it,
+   * `start()` refuses such a store in production (NODE_ENV=production) with ERR_STORE_NOT_ISOLATED.
+   */
+  unsafeSharedReplayStore?: boolean;
+  /** Where start-up warnings go (the isolation check). Default: console (stderr). */
+  logger?: SourceLogger;
   /** Runs once per message. Resolving acks the entry; throwing leaves it pending for a retry. */
   handler: (message: StreamMessage) => unknown;
   /** Contexts accepted; default the stream name. */
@@ -141,9 +154,15 @@ export class SealedStreamConsumer {
     this.#onError = o.onError ?? ((e, id) => console.error(`sealq redis-streams ${this.stream}/${this.group}${id === undefined ? '' : ` entry ${id}`}: ${e.message}`));
   }
 
-  /** Creates the group if needed and starts reading. Resolves once reading has begun. */
+  /**
+   * Checks that the replay store is isolated from `redis` (refusing in production with
+   * ERR_STORE_NOT_ISOLATED, warning elsewhere), creates the group if needed and starts reading.
+   * Resolves once reading has begun.
+   */
   async start(): Promise<void> {
     if (this.#running) return;
+    // Before reading anything: a store the stream's writers can change protects nothing.
+    await enforceStoreIsolation(this.#o.replay, { queue: this.#redis, unsafeSharedReplayStore: this.#o.unsafeSharedReplayStore, logger: this.#o.logger, who: `stream consumer ${this.stream}/${this.group}` });
     await this.#ensureGroup();
     const reader = (this.#redis as Redis).duplicate();
     reader.on('error', () => undefined); // reported by the read loop instead
