@@ -2,14 +2,16 @@ package sealq
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // rawEnvelope is what every carrier carries (SPEC §5): the payload and, per signature, the exact
 // header bytes and the signature bytes.
 type rawEnvelope struct {
 	payload []byte
-	sigs    []rawSig
+	sigs    []rawSig // decoding appends to it: a caller may provide the capacity
 }
 
 type rawSig struct {
@@ -58,40 +60,49 @@ func Detached(seal string, body []byte) Envelope {
 const HeaderName = "sealq"
 
 func (e Envelope) decode(maxPayloadBytes int) (*rawEnvelope, *Error) {
+	raw := &rawEnvelope{}
+	if err := e.decodeInto(maxPayloadBytes, raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// decodeInto decodes the carrier into raw (SPEC §9 step 1), bounded before any cryptography.
+func (e Envelope) decodeInto(maxPayloadBytes int, raw *rawEnvelope) *Error {
 	switch e.kind {
 	case kindCompact:
 		if len(e.s) > maxCompactLength(maxPayloadBytes) && jsLength(e.s) > maxCompactLength(maxPayloadBytes) {
-			return nil, malformed(strconv.Itoa(jsLength(e.s)) + " characters is larger than any envelope with a payload of at most " + strconv.Itoa(maxPayloadBytes) + " bytes")
+			return malformed(strconv.Itoa(jsLength(e.s)) + " characters is larger than any envelope with a payload of at most " + strconv.Itoa(maxPayloadBytes) + " bytes")
 		}
-		return decodeCompact(e.s, maxPayloadBytes, false)
+		return decodeCompact(e.s, maxPayloadBytes, false, raw)
 	case kindCompactBytes:
 		if len(e.b) > maxCompactLength(maxPayloadBytes) {
-			return nil, malformed(strconv.Itoa(len(e.b)) + " bytes is larger than any envelope with a payload of at most " + strconv.Itoa(maxPayloadBytes) + " bytes")
+			return malformed(strconv.Itoa(len(e.b)) + " bytes is larger than any envelope with a payload of at most " + strconv.Itoa(maxPayloadBytes) + " bytes")
 		}
-		return decodeCompact(e.b, maxPayloadBytes, false)
+		// A view of the bytes, not a copy: every part is decoded into new memory.
+		return decodeCompact(unsafe.String(unsafe.SliceData(e.b), len(e.b)), maxPayloadBytes, false, raw)
 	case kindObject:
-		return decodeObjectText(e.b, maxPayloadBytes)
+		return decodeObjectText(e.b, maxPayloadBytes, raw)
 	case kindDetached: // SPEC §5.6, in its order
 		if e.s == "" {
-			return nil, malformed(`the message has no "sealq" header (was it sealed at all?)`)
+			return malformed(`the message has no "sealq" header (was it sealed at all?)`)
 		}
 		if len(e.b) > maxPayloadBytes {
-			return nil, malformed("the body is larger than " + strconv.Itoa(maxPayloadBytes) + " bytes")
+			return malformed("the body is larger than " + strconv.Itoa(maxPayloadBytes) + " bytes")
 		}
 		if len(e.s) > maxCompactLength(0) && jsLength(e.s) > maxCompactLength(0) {
-			return nil, malformed(`the "sealq" header is larger than any seal`)
+			return malformed(`the "sealq" header is larger than any seal`)
 		}
-		raw, err := decodeCompact(e.s, maxPayloadBytes, true)
-		if err != nil {
-			return nil, err
+		if err := decodeCompact(e.s, maxPayloadBytes, true, raw); err != nil {
+			return err
 		}
 		raw.payload = e.b
 		if raw.payload == nil {
 			raw.payload = []byte{}
 		}
-		return raw, nil
+		return nil
 	}
-	return nil, malformed("no envelope given")
+	return malformed("no envelope given")
 }
 
 // jsLength is the length of a Go string as ECMAScript counts it (UTF-16 code units; a byte that
@@ -110,44 +121,79 @@ func jsLength(s string) int {
 const compactPrefix = "sealq1."
 
 // decodeCompact decodes the compact carrier after its length was checked (SPEC §5.1). With
-// detached, the payload part must be empty (the payload is the body).
-func decodeCompact[T string | []byte](s T, maxPayloadBytes int, detached bool) (*rawEnvelope, *Error) {
-	if len(s) < len(compactPrefix) || string(s[:len(compactPrefix)]) != compactPrefix {
+// detached, the payload part must be empty (the payload is the body). Every part is checked
+// (size, then alphabet and canonical form) before anything is decoded, and all parts decode into
+// one buffer.
+func decodeCompact(s string, maxPayloadBytes int, detached bool, raw *rawEnvelope) *Error {
+	if len(s) < len(compactPrefix) || s[:len(compactPrefix)] != compactPrefix {
 		if v, ok := versionPrefix(s); ok {
-			return nil, &Error{Code: CodeUnsupportedVersion, Message: "envelope version sealq" + v + " is not supported: this verifier reads sealq1; upgrade sealq"}
+			return &Error{Code: CodeUnsupportedVersion, Message: "envelope version sealq" + v + " is not supported: this verifier reads sealq1; upgrade sealq"}
 		}
-		return nil, malformed(`it does not start with "sealq1." (was the message sealed at all?)`)
+		return malformed(`it does not start with "sealq1." (was the message sealed at all?)`)
 	}
 	// Split at every '.', keeping one part more than allowed so that too many parts is seen.
-	var parts [2*MaxSignatures + 2]T
+	var parts [2*MaxSignatures + 2]string
 	n := 0
-	start := len(compactPrefix)
-	for i := start; i <= len(s) && n < len(parts); i++ {
-		if i == len(s) || s[i] == '.' {
-			parts[n] = s[start:i]
+	for rest := s[len(compactPrefix):]; n < len(parts); n++ {
+		i := strings.IndexByte(rest, '.')
+		if i < 0 {
+			parts[n] = rest
 			n++
-			start = i + 1
+			break
 		}
+		parts[n], rest = rest[:i], rest[i+1:]
 	}
 	if n < 3 || n%2 == 0 || n > 2*MaxSignatures+1 {
-		return nil, malformed("expected header.payload.signature and at most " + strconv.Itoa(MaxSignatures) + " signatures, got " + strconv.Itoa(n) + " parts")
+		return malformed("expected header.payload.signature and at most " + strconv.Itoa(MaxSignatures) + " signatures, got " + strconv.Itoa(n) + " parts")
 	}
-	raw := &rawEnvelope{sigs: make([]rawSig, 0, n/2)}
-	if detached {
-		if len(parts[1]) != 0 {
-			return nil, malformed(`the "sealq" header must have an empty payload part ("sealq1.<header>..<sig>"): the payload is the message body`)
-		}
-	} else if len(parts[1]) == 0 {
-		raw.payload = []byte{}
-	} else {
+	if detached && parts[1] != "" {
+		return malformed(`the "sealq" header must have an empty payload part ("sealq1.<header>..<sig>"): the payload is the message body`)
+	}
+	// Sizes first: the payload, then every header and signature.
+	total := 0
+	if parts[1] != "" {
 		if len(parts[1]) > b64Len(maxPayloadBytes) {
-			return nil, malformed("payload is larger than " + strconv.Itoa(maxPayloadBytes) + " bytes")
+			return malformed("payload is larger than " + strconv.Itoa(maxPayloadBytes) + " bytes")
 		}
-		p, ok := b64Decode(parts[1])
-		if !ok {
-			return nil, malformed("payload is not canonical base64url")
+		if total = b64DecodedLen(len(parts[1])); total < 0 {
+			return malformed("payload is not canonical base64url")
 		}
-		raw.payload = p
+	}
+	for i := 0; i < n; i++ {
+		if i == 1 {
+			continue
+		}
+		what, max := "header", MaxHeaderBytes
+		if i == 2 || (i > 2 && i%2 == 0) {
+			what, max = "signature", MaxSigBytes
+		}
+		switch d := b64DecodedLen(len(parts[i])); {
+		case len(parts[i]) == 0:
+			return malformed(what + " is empty")
+		case len(parts[i]) > b64Len(max):
+			return malformed(what + " is larger than " + strconv.Itoa(max) + " bytes")
+		case d < 0:
+			return malformed(what + " is not canonical base64url")
+		default:
+			total += d
+		}
+	}
+	buf := make([]byte, total)
+	raw.sigs = raw.sigs[:0]
+	take := func(part, what string) ([]byte, *Error) {
+		d := b64DecodedLen(len(part))
+		out := buf[:d:d]
+		buf = buf[d:]
+		if !b64DecodeInto(out, part) {
+			return nil, malformed(what + " is not canonical base64url")
+		}
+		return out, nil
+	}
+	var err *Error
+	if detached {
+		// the body is the payload
+	} else if raw.payload, err = take(parts[1], "payload"); err != nil {
+		return err
 	}
 	// Signature j's parts: the first at 0 and 2 (the payload sits between), the others at 2j+1, 2j+2.
 	for j := 0; j < n/2; j++ {
@@ -155,20 +201,20 @@ func decodeCompact[T string | []byte](s T, maxPayloadBytes int, detached bool) (
 		if j > 0 {
 			h, sg = parts[2*j+1], parts[2*j+2]
 		}
-		hb, err := b64Part(h, "header", MaxHeaderBytes)
+		hb, err := take(h, "header")
 		if err != nil {
-			return nil, err
+			return err
 		}
-		sb, err := b64Part(sg, "signature", MaxSigBytes)
+		sb, err := take(sg, "signature")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		raw.sigs = append(raw.sigs, rawSig{hb, sb})
 	}
-	return raw, nil
+	return nil
 }
 
-func b64Part[T string | []byte](s T, what string, max int) ([]byte, *Error) {
+func b64Part(s string, what string, max int) ([]byte, *Error) {
 	if len(s) == 0 {
 		return nil, malformed(what + " is empty")
 	}
@@ -183,7 +229,7 @@ func b64Part[T string | []byte](s T, what string, max int) ([]byte, *Error) {
 }
 
 // versionPrefix matches ^sealq([0-9]{1,6})\. and returns the digits.
-func versionPrefix[T string | []byte](s T) (string, bool) {
+func versionPrefix(s string) (string, bool) {
 	if len(s) < 7 || string(s[:5]) != "sealq" {
 		return "", false
 	}
@@ -194,11 +240,14 @@ func versionPrefix[T string | []byte](s T) (string, bool) {
 	if i == 5 || i >= len(s) || s[i] != '.' {
 		return "", false
 	}
-	return string(s[5:i]), true
+	return strings.Clone(s[5:i]), true // s may be a view of the caller's bytes
 }
 
 func encodeCompact(raw *rawEnvelope, detached bool) string {
-	n := len(compactPrefix) + 2 + b64Len(len(raw.payload))
+	n := len(compactPrefix) + 2
+	if !detached {
+		n += b64Len(len(raw.payload))
+	}
 	for _, s := range raw.sigs {
 		n += 2 + b64Len(len(s.header)) + b64Len(len(s.sig))
 	}
@@ -217,7 +266,7 @@ func encodeCompact(raw *rawEnvelope, detached bool) string {
 		out = append(out, '.')
 		out = b64AppendEncode(out, s.sig)
 	}
-	return string(out)
+	return unsafe.String(unsafe.SliceData(out), len(out)) // out is never written again
 }
 
 // encodeObject writes the object carrier's JSON text as the reference does (JSON.stringify of
@@ -252,40 +301,40 @@ func encodeObject(raw *rawEnvelope) ([]byte, *Error) {
 
 // decodeObjectText decodes the object carrier from its JSON text (SPEC §5.3, SPEC-DECISIONS 4
 // and 5). The text is bounded before it is parsed, and duplicate member names are malformed.
-func decodeObjectText(text []byte, maxPayloadBytes int) (*rawEnvelope, *Error) {
+func decodeObjectText(text []byte, maxPayloadBytes int, raw *rawEnvelope) *Error {
 	if len(text) > maxObjectTextLength(maxPayloadBytes) {
-		return nil, malformed("the JSON text is larger than any object envelope with a payload of at most " + strconv.Itoa(maxPayloadBytes) + " bytes")
+		return malformed("the JSON text is larger than any object envelope with a payload of at most " + strconv.Itoa(maxPayloadBytes) + " bytes")
 	}
 	v, err := parseJSONText(text)
 	if err != nil {
-		return nil, malformed("the object carrier is " + err.Error())
+		return malformed("the object carrier is " + err.Error())
 	}
 	if v.kind != jObj {
-		return nil, malformed("expected a compact string or a sealed object")
+		return malformed("expected a compact string or a sealed object")
 	}
 	ver := v.get("sealq")
 	if ver == nil || ver.kind != jNum || ver.float() != 1 {
 		if ver != nil && ver.kind == jNum {
-			return nil, &Error{Code: CodeUnsupportedVersion, Message: "envelope version " + ver.str + " is not supported: this verifier reads version 1; upgrade sealq"}
+			return &Error{Code: CodeUnsupportedVersion, Message: "envelope version " + ver.str + " is not supported: this verifier reads version 1; upgrade sealq"}
 		}
-		return nil, malformed(`the object has no "sealq": 1 member (was the message sealed at all?)`)
+		return malformed(`the object has no "sealq": 1 member (was the message sealed at all?)`)
 	}
 	for _, m := range v.obj {
 		switch m.name {
 		case "sealq", "payload", "payload64", "signatures":
 		default:
-			return nil, malformed("unknown member " + quote(toValidUTF8(m.name)))
+			return malformed("unknown member " + quote(toValidUTF8(m.name)))
 		}
 	}
-	raw := &rawEnvelope{}
+	raw.sigs = raw.sigs[:0]
 	pt, p64 := v.get("payload"), v.get("payload64")
 	switch {
 	case pt != nil && pt.kind == jStr && p64 == nil:
 		if pt.lone {
-			return nil, malformed("payload text is not well-formed Unicode")
+			return malformed("payload text is not well-formed Unicode")
 		}
 		if len(pt.str) > maxPayloadBytes {
-			return nil, malformed("payload is larger than " + strconv.Itoa(maxPayloadBytes) + " bytes")
+			return malformed("payload is larger than " + strconv.Itoa(maxPayloadBytes) + " bytes")
 		}
 		raw.payload = []byte(pt.str)
 	case p64 != nil && p64.kind == jStr && pt == nil:
@@ -294,19 +343,19 @@ func decodeObjectText(text []byte, maxPayloadBytes int) (*rawEnvelope, *Error) {
 			break
 		}
 		if len(p64.str) > b64Len(maxPayloadBytes) {
-			return nil, malformed("payload64 is larger than " + strconv.Itoa(maxPayloadBytes) + " bytes")
+			return malformed("payload64 is larger than " + strconv.Itoa(maxPayloadBytes) + " bytes")
 		}
 		b, ok := b64Decode(p64.str)
 		if !ok {
-			return nil, malformed("payload64 is not canonical base64url")
+			return malformed("payload64 is not canonical base64url")
 		}
 		raw.payload = b
 	default:
-		return nil, malformed(`exactly one of "payload" (text) and "payload64" (base64url) must be a string`)
+		return malformed(`exactly one of "payload" (text) and "payload64" (base64url) must be a string`)
 	}
 	sigs := v.get("signatures")
 	if sigs == nil || sigs.kind != jArr || len(sigs.arr) == 0 || len(sigs.arr) > MaxSignatures {
-		return nil, malformed(`"signatures" must be a list of 1 to ` + strconv.Itoa(MaxSignatures) + " entries")
+		return malformed(`"signatures" must be a list of 1 to ` + strconv.Itoa(MaxSignatures) + " entries")
 	}
 	for _, e := range sigs.arr {
 		var h, s *jvalue
@@ -314,27 +363,27 @@ func decodeObjectText(text []byte, maxPayloadBytes int) (*rawEnvelope, *Error) {
 			h, s = e.get("header"), e.get("sig")
 		}
 		if h == nil || h.kind != jStr || s == nil || s.kind != jStr {
-			return nil, malformed(`each signature needs "header" (text) and "sig" (base64url)`)
+			return malformed(`each signature needs "header" (text) and "sig" (base64url)`)
 		}
 		for _, m := range e.obj {
 			if m.name != "header" && m.name != "sig" {
-				return nil, malformed("unknown member " + quote(toValidUTF8(m.name)) + " in a signature")
+				return malformed("unknown member " + quote(toValidUTF8(m.name)) + " in a signature")
 			}
 		}
 		if h.lone {
-			return nil, malformed("header must be well-formed text")
+			return malformed("header must be well-formed text")
 		}
 		// The UTF-8 length bounds the UTF-16 length from above, so one check covers both limits.
 		if len(h.str) > MaxHeaderBytes {
-			return nil, malformed("header must be at most 4096 bytes")
+			return malformed("header must be at most 4096 bytes")
 		}
 		sb, err := b64Part(s.str, "signature", MaxSigBytes)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		raw.sigs = append(raw.sigs, rawSig{[]byte(h.str), sb})
 	}
-	return raw, nil
+	return nil
 }
 
 func checkMaxPayload(maxPayloadBytes int) (int, *Error) {

@@ -5,6 +5,7 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Header is a verified (or, in Seal, produced) header, SPEC §3.2. Times are ms since the epoch.
@@ -71,45 +72,56 @@ func badHeader(what string) *Error {
 // known names with string or integer values. Anything else (another JSON value, a nested value,
 // a duplicate or unknown name, a lone surrogate, a number that is not a plain integer) is
 // malformed, so it needs no general JSON parser and encoding/json's leniencies cannot apply.
+// The header's strings share b's memory: b must never change afterwards (carried header bytes
+// are decoded into memory of their own and never written again).
 func parseHeader(b []byte) (*Header, *Error) {
+	h := &Header{}
+	if err := parseHeaderInto(b, h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// parseHeaderInto is parseHeader into h, which the caller provides (no allocation of its own).
+func parseHeaderInto(b []byte, h *Header) *Error {
 	if len(b) > MaxHeaderBytes {
-		return nil, badHeader("larger than 4096 bytes")
+		return badHeader("larger than 4096 bytes")
 	}
 	if !utf8.Valid(b) {
-		return nil, badHeader("not UTF-8")
+		return badHeader("not UTF-8")
 	}
 	p := scanner{b: b}
 	p.ws()
 	if !p.eat('{') {
-		return nil, badHeader("not a JSON object")
+		return badHeader("not a JSON object")
 	}
-	h := &Header{}
+	*h = Header{}
 	var seen uint16
 	p.ws()
 	if p.eat('}') {
-		return nil, badHeader(`"kid" must be a string of 1 to 128 characters`)
+		return badHeader(`"kid" must be a string of 1 to 128 characters`)
 	}
 	for {
 		p.ws()
 		name, ok := p.str()
 		if !ok {
-			return nil, badHeader("not JSON")
+			return badHeader("not JSON")
 		}
 		p.ws()
 		if !p.eat(':') {
-			return nil, badHeader("not JSON")
+			return badHeader("not JSON")
 		}
 		p.ws()
 		bit, field := memberBit(name)
 		if bit == 0 {
-			return nil, badHeader("unknown field " + quote(name) + "; version 1 allows kid, alg, id, iat, nbf, exp, ctx, typ, ct")
+			return badHeader("unknown field " + quote(name) + "; version 1 allows kid, alg, id, iat, nbf, exp, ctx, typ, ct")
 		}
 		if seen&bit != 0 {
-			return nil, badHeader("duplicate member " + quote(name))
+			return badHeader("duplicate member " + quote(name))
 		}
 		seen |= bit
 		if err := h.set(&p, field); err != nil {
-			return nil, err
+			return err
 		}
 		p.ws()
 		if p.eat(',') {
@@ -118,31 +130,31 @@ func parseHeader(b []byte) (*Header, *Error) {
 		if p.eat('}') {
 			break
 		}
-		return nil, badHeader("not JSON")
+		return badHeader("not JSON")
 	}
 	p.ws()
 	if p.i != len(p.b) {
-		return nil, badHeader("not JSON: something follows the object")
+		return badHeader("not JSON: something follows the object")
 	}
 	const required = 1<<fKid | 1<<fAlg | 1<<fID | 1<<fIat | 1<<fCtx
 	if seen&required != required {
 		switch {
 		case seen&(1<<fKid) == 0:
-			return nil, badHeader(`"kid" must be a string of 1 to 128 characters`)
+			return badHeader(`"kid" must be a string of 1 to 128 characters`)
 		case seen&(1<<fAlg) == 0:
-			return nil, badHeader(`"alg" is missing`)
+			return badHeader(`"alg" is missing`)
 		case seen&(1<<fID) == 0:
-			return nil, badHeader(`"id" must be a string of 1 to 128 characters`)
+			return badHeader(`"id" must be a string of 1 to 128 characters`)
 		case seen&(1<<fIat) == 0:
-			return nil, badHeader(`"iat" must be a non-negative integer (ms since the epoch)`)
+			return badHeader(`"iat" must be a non-negative integer (ms since the epoch)`)
 		default:
-			return nil, badHeader(`"ctx" must be a string of 1 to 256 characters`)
+			return badHeader(`"ctx" must be a string of 1 to 256 characters`)
 		}
 	}
 	if h.Nbf != nil && h.Exp != nil && *h.Exp <= *h.Nbf {
-		return nil, badHeader(`"exp" must be after "nbf"`)
+		return badHeader(`"exp" must be after "nbf"`)
 	}
-	return h, nil
+	return nil
 }
 
 const (
@@ -196,9 +208,11 @@ func (h *Header) set(p *scanner, field int) *Error {
 		case fIat:
 			h.Iat = v
 		case fNbf:
-			h.Nbf = &v
+			n := v // only an nbf or exp that is present costs an allocation
+			h.Nbf = &n
 		default:
-			h.Exp = &v
+			n := v
+			h.Exp = &n
 		}
 		return nil
 	}
@@ -352,7 +366,10 @@ func (p *scanner) str() (string, bool) {
 	for p.i < len(p.b) {
 		c := p.b[p.i]
 		if c == '"' {
-			s := string(p.b[start:p.i])
+			s := ""
+			if p.i > start {
+				s = unsafe.String(&p.b[start], p.i-start) // shares b's memory: see parseHeader
+			}
 			p.i++
 			return s, true
 		}

@@ -15,7 +15,6 @@ import (
 	"hash"
 	"math/big"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -49,7 +48,7 @@ type Key struct {
 // and material itself prints as [redacted] wherever a printer reaches it.
 type material struct {
 	secret  []byte // HMAC
-	macPool *sync.Pool
+	macPool *macPool
 	edPub   ed25519.PublicKey
 	edPriv  ed25519.PrivateKey
 	ecPub   *ecdsa.PublicKey
@@ -176,7 +175,9 @@ func (k *Key) sigLen() int {
 // show that malformed input is rejected before any cryptographic work.
 var cryptoHook func()
 
-var siPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+// siBuffers holds signing-input buffers for Ed25519, which takes its message whole. A bounded free
+// list rather than a sync.Pool, which every GC empties (and a hot path makes GCs frequent).
+var siBuffers = make(chan []byte, 32)
 
 // appendSigningInput writes "sealq/v1" SP len(H) SP H SP len(P) SP P (SPEC §4).
 func appendSigningInput(dst, header, payload []byte) []byte {
@@ -191,8 +192,9 @@ func appendSigningInput(dst, header, payload []byte) []byte {
 }
 
 // writeSigningInput feeds the signing input to a hash without building it in memory.
-func writeSigningInput(h hash.Hash, header, payload []byte) {
-	var pre [48]byte
+// scratch holds the length prefixes (a stack buffer would escape through the hash.Hash interface).
+func writeSigningInput(h hash.Hash, scratch *[48]byte, header, payload []byte) {
+	pre := scratch[:]
 	b := append(pre[:0], "sealq/v1 "...)
 	b = strconv.AppendInt(b, int64(len(header)), 10)
 	b = append(b, ' ')
@@ -216,26 +218,37 @@ func framed(header, payload []byte) sigInput {
 	return sigInput{header: header, payload: payload, framed: true}
 }
 
-func (in *sigInput) writeTo(h hash.Hash) {
+func (in *sigInput) writeTo(h hash.Hash, scratch *[48]byte) {
 	if !in.framed {
 		h.Write(in.raw)
 		return
 	}
-	writeSigningInput(h, in.header, in.payload)
+	writeSigningInput(h, scratch, in.header, in.payload)
 }
 
+// mac computes the HMAC of the input and appends it to out (through the pooled state's own
+// buffer, so out never reaches the hash.Hash interface and can stay on the caller's stack).
 func (k *Key) mac(in sigInput, out []byte) []byte {
-	h := k.macPool.Get().(hash.Hash)
-	h.Reset()
-	in.writeTo(h)
-	out = h.Sum(out)
-	k.macPool.Put(h)
+	m := k.macPool.get()
+	in.writeTo(m.h, &m.scratch)
+	out = append(out, m.h.Sum(m.sum[:0])...)
+	k.macPool.put(m)
 	return out
+}
+
+// macEqual computes the HMAC of the input and compares it with tag in constant time.
+func (k *Key) macEqual(in sigInput, tag []byte) bool {
+	m := k.macPool.get()
+	in.writeTo(m.h, &m.scratch)
+	ok := hmac.Equal(m.h.Sum(m.sum[:0]), tag)
+	k.macPool.put(m)
+	return ok
 }
 
 func digest(in sigInput) []byte {
 	h := sha256.New()
-	in.writeTo(h)
+	var scratch [48]byte
+	in.writeTo(h, &scratch)
 	return h.Sum(nil)
 }
 
@@ -246,11 +259,20 @@ func withMessage(in sigInput, f func([]byte)) {
 		f(in.raw)
 		return
 	}
-	bp := siPool.Get().(*[]byte)
-	si := appendSigningInput((*bp)[:0], in.header, in.payload)
+	var buf []byte
+	select {
+	case buf = <-siBuffers:
+	default:
+		buf = make([]byte, 0, 4096)
+	}
+	si := appendSigningInput(buf[:0], in.header, in.payload)
 	f(si)
-	*bp = si[:0]
-	siPool.Put(bp)
+	if cap(si) <= 1<<16 { // a buffer grown for a huge payload is left to the GC
+		select {
+		case siBuffers <- si[:0]:
+		default:
+		}
+	}
 }
 
 // sign signs the signing input of (header, payload) with the key's own algorithm.
@@ -297,8 +319,7 @@ func (k *Key) verifyInput(in sigInput, sig []byte) bool {
 	}
 	switch k.alg {
 	case "HS256", "HS512":
-		var buf [64]byte
-		return hmac.Equal(k.mac(in, buf[:0]), sig)
+		return k.macEqual(in, sig)
 	case "EdDSA":
 		ok := false
 		// edPub is exactly 32 bytes (checked at import): ed25519.Verify panics on another length.
@@ -323,12 +344,47 @@ func verifyP1363(pub *ecdsa.PublicKey, digest, sig []byte) bool {
 	return ecdsa.Verify(pub, digest, r, s)
 }
 
-func newMACPool(alg string, secret []byte) *sync.Pool {
+// macPool keeps HMAC instances of one key for reuse. crypto/hmac saves the keyed inner and outer
+// states on an instance's first Reset, so a reused instance skips hashing the padded key twice
+// per message. A bounded free list rather than a sync.Pool: a GC empties a sync.Pool, and a fresh
+// instance costs more than it saves.
+type macPool struct {
+	free chan *macState
+	make func() hash.Hash
+}
+
+// macState is one reusable HMAC instance with scratch space that outlives the call.
+type macState struct {
+	h       hash.Hash
+	scratch [48]byte
+	sum     [64]byte
+}
+
+func newMACPool(alg string, secret []byte) *macPool {
 	h := sha256.New
 	if alg == "HS512" {
 		h = sha512.New
 	}
-	return &sync.Pool{New: func() any { return hmac.New(h, secret) }}
+	return &macPool{free: make(chan *macState, 32), make: func() hash.Hash { return hmac.New(h, secret) }}
+}
+
+func (p *macPool) get() *macState {
+	select {
+	case m := <-p.free:
+		m.h.Reset()
+		return m
+	default:
+		m := &macState{h: p.make()}
+		m.h.Reset() // saves the keyed states (see above)
+		return m
+	}
+}
+
+func (p *macPool) put(m *macState) {
+	select {
+	case p.free <- m:
+	default:
+	}
 }
 
 // pairMatches checks that private and public members belong to one key (a corrupted or mixed-up

@@ -117,50 +117,57 @@ func openEnvelope(k *Keyring, env Envelope, o *OpenOptions) (*Opened, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := env.decode(p.maxPayload)
+	// One allocation holds the result and the decoder's signature list.
+	box := &struct {
+		Opened
+		sigs [MaxSignatures]rawSig
+	}{}
+	raw := rawEnvelope{sigs: box.sigs[:0]}
+	if err := env.decodeInto(p.maxPayload, &raw); err != nil {
+		return nil, err
+	}
+	m := &box.Opened
+	m.Payload = raw.payload
+	if err := verifyRaw(k, &raw, &m.Header); err != nil {
+		return nil, err
+	}
+	validUntil, err := checkClaims(&m.Header, o, &p)
 	if err != nil {
 		return nil, err
 	}
-	h, err := verifyRaw(k, raw)
-	if err != nil {
-		return nil, err
-	}
-	validUntil, err := checkClaims(h, o, &p)
-	if err != nil {
-		return nil, err
-	}
-	return &Opened{Payload: raw.payload, Header: *h, ValidUntil: time.UnixMilli(validUntil)}, nil
+	m.ValidUntil = time.UnixMilli(validUntil)
+	return m, nil
 }
 
 // verifyRaw is SPEC §9 steps 2 and 3 with SPEC-DECISIONS 3: every header is parsed, the
 // well-formed ones must describe the same message, and then the first signature that fully
-// verifies with the verifier's own key is accepted.
-func verifyRaw(k *Keyring, raw *rawEnvelope) (*Header, *Error) {
-	var headers [MaxSignatures]*Header
+// verifies with the verifier's own key is accepted; its header is written to out.
+func verifyRaw(k *Keyring, raw *rawEnvelope, out *Header) *Error {
+	var headers [MaxSignatures]Header
+	var wellFormed [MaxSignatures]bool
 	var malformedErr *Error
-	var first *Header
+	first := -1
 	for i, s := range raw.sigs {
-		h, err := parseHeader(s.header)
-		if err != nil {
+		if err := parseHeaderInto(s.header, &headers[i]); err != nil {
 			if malformedErr == nil {
 				malformedErr = err // another signature may still verify (SPEC §8)
 			}
 			continue
 		}
-		if first == nil {
-			first = h
-		} else if !first.sameMessage(h) {
-			return nil, malformed("the signatures' headers disagree about the message (id, iat, nbf, exp, ctx, typ or ct differ): every header of one envelope must describe the same message")
+		if first < 0 {
+			first = i
+		} else if !headers[first].sameMessage(&headers[i]) {
+			return malformed("the signatures' headers disagree about the message (id, iat, nbf, exp, ctx, typ or ct differ): every header of one envelope must describe the same message")
 		}
-		headers[i] = h
+		wellFormed[i] = true
 	}
 	var firstErr *Error
 	var unknown []string
 	for i, s := range raw.sigs {
-		h := headers[i]
-		if h == nil {
+		if !wellFormed[i] {
 			continue
 		}
+		h := &headers[i]
 		key := k.byKid[h.Kid]
 		if key == nil {
 			unknown = append(unknown, strconv.Quote(h.Kid))
@@ -172,15 +179,16 @@ func verifyRaw(k *Keyring, raw *rawEnvelope) (*Header, *Error) {
 			}
 			continue
 		}
-		return h, nil
+		*out = *h
+		return nil
 	}
 	switch {
 	case firstErr != nil:
-		return nil, firstErr
+		return firstErr
 	case malformedErr != nil:
-		return nil, malformedErr
+		return malformedErr
 	}
-	return nil, newErr(CodeKeyUnknown, "no key in this keyring has kid "+strings.Join(unknown, ", ")+": the message was forged, or the consumer's keyring is missing a new key (publish keys to consumers before promoting them)")
+	return newErr(CodeKeyUnknown, "no key in this keyring has kid "+strings.Join(unknown, ", ")+": the message was forged, or the consumer's keyring is missing a new key (publish keys to consumers before promoting them)")
 }
 
 // verifyWith checks one signature with the verifier's own key for its kid (SPEC §9 step 2.3).

@@ -36,21 +36,28 @@ type SealOptions struct {
 // Seal signs payload with the keyring's primary key for o.Ctx and returns the compact carrier
 // ("sealq1...."), safe for any text transport. The payload is signed as exact bytes.
 func Seal(k *Keyring, payload []byte, o SealOptions) (string, error) {
-	raw, _, err := sealRaw(k, payload, &o)
+	var tag [64]byte
+	header, sig, err := sealParts(k, payload, &o, tag[:0], getHeaderBuffer())
 	if err != nil {
 		return "", err
 	}
-	return encodeCompact(raw, false), nil
+	raw := rawEnvelope{payload: payload, sigs: []rawSig{{header, sig}}}
+	out := encodeCompact(&raw, false)
+	putHeaderBuffer(header)
+	return out, nil
 }
 
 // SealObject is Seal for queues that store JSON: it returns the object carrier's JSON text
 // ({"sealq":1,"signatures":[...],"payload":"..."}), the payload as text when it is UTF-8.
 func SealObject(k *Keyring, payload []byte, o SealOptions) ([]byte, error) {
-	raw, _, err := sealRaw(k, payload, &o)
+	var tag [64]byte
+	header, sig, err := sealParts(k, payload, &o, tag[:0], getHeaderBuffer())
 	if err != nil {
 		return nil, err
 	}
-	out, oerr := encodeObject(raw)
+	raw := rawEnvelope{payload: payload, sigs: []rawSig{{header, sig}}}
+	out, oerr := encodeObject(&raw)
+	putHeaderBuffer(header)
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -61,11 +68,15 @@ func SealObject(k *Keyring, payload []byte, o SealOptions) ([]byte, error) {
 // value for the message header named "sealq" (HeaderName). The message body is payload itself,
 // unchanged.
 func SealDetached(k *Keyring, payload []byte, o SealOptions) (string, error) {
-	raw, _, err := sealRaw(k, payload, &o)
+	var tag [64]byte
+	header, sig, err := sealParts(k, payload, &o, tag[:0], getHeaderBuffer())
 	if err != nil {
 		return "", err
 	}
-	return encodeCompact(raw, true), nil
+	raw := rawEnvelope{payload: payload, sigs: []rawSig{{header, sig}}}
+	out := encodeCompact(&raw, true)
+	putHeaderBuffer(header)
+	return out, nil
 }
 
 func msTime(t time.Time, what string) (int64, *Error) {
@@ -96,11 +107,14 @@ func durationMs(d time.Duration, def time.Duration, what string) (int64, *Error)
 	return d.Milliseconds(), nil
 }
 
-func sealRaw(k *Keyring, payload []byte, o *SealOptions) (*rawEnvelope, *Header, error) {
-	key, err := k.signer()
-	if err != nil {
-		return nil, nil, err
+// sealParts checks the options, builds the header and signs: it returns the header bytes and the
+// signature (an HMAC tag is appended to tag, so it can live on the caller's stack).
+func sealParts(k *Keyring, payload []byte, o *SealOptions, tag, hbuf []byte) (header, sig []byte, _ error) {
+	key, kerr := k.signer()
+	if kerr != nil {
+		return nil, nil, kerr
 	}
+	var err *Error
 	max, err := checkMaxPayload(o.MaxPayloadBytes)
 	if err != nil {
 		return nil, nil, err
@@ -184,16 +198,37 @@ func sealRaw(k *Keyring, payload []byte, o *SealOptions) (*rawEnvelope, *Header,
 	if !key.ctxMatch.allows(h.Ctx, true) || !key.typMatch.allows(h.Typ, h.Typ != "") {
 		return nil, nil, newErr(CodeKeyNotPermitted, "key "+strconv.Quote(key.kid)+" may not sign ctx "+quote(h.Ctx)+typPart(h)+": its policy does not allow it")
 	}
-	bp := siPool.Get().(*[]byte)
-	hb := appendHeader((*bp)[:0], h)
-	header := append([]byte(nil), hb...)
-	*bp = hb[:0]
-	siPool.Put(bp)
+	header = appendHeader(hbuf, h)
+	if key.secret != nil {
+		return header, key.mac(framed(header, payload), tag), nil
+	}
 	sig, serr := key.sign(header, payload)
 	if serr != nil {
 		return nil, nil, &Error{Code: CodeInvalidArgument, Message: "signing failed with key " + strconv.Quote(key.kid), Err: serr}
 	}
-	return &rawEnvelope{payload: payload, sigs: []rawSig{{header, sig}}}, h, nil
+	return header, sig, nil
+}
+
+// headerBuffers holds buffers for header bytes, which live only until the carrier is written.
+// A bounded free list rather than a sync.Pool, which every GC empties.
+var headerBuffers = make(chan []byte, 32)
+
+func getHeaderBuffer() []byte {
+	select {
+	case b := <-headerBuffers:
+		return b[:0]
+	default:
+		return make([]byte, 0, 512)
+	}
+}
+
+func putHeaderBuffer(b []byte) {
+	if cap(b) <= MaxHeaderBytes*2 {
+		select {
+		case headerBuffers <- b[:0]:
+		default:
+		}
+	}
 }
 
 func typPart(h *Header) string {

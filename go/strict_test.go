@@ -24,14 +24,14 @@ func TestAlgorithmComesFromOwnKey(t *testing.T) {
 	// Algorithm confusion: claim HS256 under the Ed25519 key's kid, MAC keyed with its public key.
 	h := []byte(`{"kid":"ed25519-test","alg":"HS256","id":"m1","iat":1767225600000,"ctx":"q"}`)
 	m := hmac.New(sha256.New, x)
-	writeSigningInput(m, h, []byte("hi"))
+	writeSigningInput(m, new([48]byte), h, []byte("hi"))
 	env := encodeCompact(&rawEnvelope{payload: []byte("hi"), sigs: []rawSig{{h, m.Sum(nil)}}}, false)
 	_, err := openAt(ed, env)
 	wantCode(t, err, CodeAlgMismatch, "HS256 claimed under an EdDSA kid")
 	// The same with the alg the key has but an HMAC signature: the key's own algorithm rejects it.
 	h2 := []byte(`{"kid":"ed25519-test","alg":"EdDSA","id":"m1","iat":1767225600000,"ctx":"q"}`)
 	m = hmac.New(sha256.New, x)
-	writeSigningInput(m, h2, []byte("hi"))
+	writeSigningInput(m, new([48]byte), h2, []byte("hi"))
 	tag := m.Sum(nil)
 	env = encodeCompact(&rawEnvelope{payload: []byte("hi"), sigs: []rawSig{{h2, append(tag, tag...)}}}, false)
 	_, err = openAt(ed, env)
@@ -43,7 +43,7 @@ func TestHMACComparedInConstantTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(src, []byte("hmac.Equal(k.mac(")) || bytes.Contains(src, []byte("bytes.Equal")) {
+	if !bytes.Contains(src, []byte("hmac.Equal(m.h.Sum(")) || bytes.Contains(src, []byte("bytes.Equal")) {
 		t.Error("key.go must compare HMAC tags with hmac.Equal, never bytes.Equal")
 	}
 	k := testKeyring(t, "hs256")
