@@ -42,6 +42,48 @@ for (const [name, files, concurrency] of [['unit', unit, 2], ['integration', int
     if (m) total[k] += Number(m[1]);
   }
 }
+// The Go module (go/): gofmt (must list nothing), go vet and go test, when a Go toolchain is on
+// PATH. Without one it is skipped with a message, except with CI=true, where that fails the run.
+// Runs with the whole suite, or when a substring is "go".
+if (only.length === 0 || only.includes('go')) {
+  const goVersion = spawnSync('go', ['version'], { encoding: 'utf8' });
+  if (goVersion.error !== undefined || goVersion.status !== 0) {
+    const msg = 'go: the Go toolchain is not on PATH, so the Go tests did not run; install Go 1.24 or later';
+    if (process.env.CI === 'true') {
+      console.error(`${msg} (CI=true: failing)`);
+      failed = true;
+    } else {
+      console.log(msg);
+      total.skipped++;
+    }
+  } else {
+    console.log(`\n# Go module (${goVersion.stdout.trim()})`);
+    const goroot = spawnSync('go', ['env', 'GOROOT'], { encoding: 'utf8' }).stdout.trim();
+    const gofmt = spawnSync(join(goroot, 'bin', 'gofmt'), ['-l', '.'], { cwd: 'go', encoding: 'utf8' });
+    if (gofmt.status !== 0 || gofmt.stdout.trim() !== '') {
+      console.error(`go: gofmt -l lists files that are not formatted (run gofmt -w in go/):\n${gofmt.stdout}${gofmt.stderr ?? ''}`);
+      failed = true;
+    }
+    if (spawnSync('go', ['vet', './...'], { cwd: 'go', stdio: 'inherit' }).status !== 0) failed = true;
+    // -json, so the Go tests count in the closing line; package results and failures are printed.
+    const test = spawnSync('go', ['test', '-json', './...'], { cwd: 'go', encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'] });
+    if (test.status !== 0) failed = true;
+    const outputs = new Map();
+    for (const line of (test.stdout ?? '').split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const e = JSON.parse(line);
+      const id = `${e.Package} ${e.Test ?? ''}`;
+      if (e.Action === 'output') {
+        if (e.Test === undefined) process.stdout.write(e.Output);
+        else outputs.set(id, (outputs.get(id) ?? '') + e.Output);
+      } else if (e.Test !== undefined && !e.Test.includes('/') && ['pass', 'fail', 'skip'].includes(e.Action)) {
+        total[{ pass: 'pass', fail: 'fail', skip: 'skipped' }[e.Action]]++;
+        if (e.Action === 'fail') process.stdout.write(outputs.get(id) ?? '');
+        if (e.Action === 'skip') process.stdout.write(`--- SKIP: ${e.Test} (${e.Package}): ${(outputs.get(id) ?? '').split('\n').filter((l) => /\.go:\d+:/.test(l)).map((l) => l.trim()).join(' ')}\n`);
+      }
+    }
+  }
+}
 rmSync(tapDir, { recursive: true, force: true });
 if (total.fail + total.cancelled > 0) failed = true;
 console.log(`\ntests: ${total.pass} passed, ${total.fail + total.cancelled} failed, ${total.skipped} skipped`);
