@@ -1,5 +1,5 @@
 import { parseDuration } from './duration.js';
-import { InFlightError, ReplayedError, ReplayStoreUnavailableError, SealqError } from './errors.js';
+import { CompletionNotRecordedError, InFlightError, ReplayedError, ReplayStoreUnavailableError, SealqError } from './errors.js';
 import { DEFAULT_CLOCK_SKEW_MS, open } from './open.js';
 import type { Envelope, OpenedMessage, OpenOptions } from './open.js';
 import type { ReplayKey, ReplayStore } from './replay/store.js';
@@ -16,7 +16,8 @@ export interface ClaimedMessage extends OpenedMessage {
   /**
    * Processing succeeded: the message can never be processed again. If the store fails, retries
    * until the lease ends (so nobody else can take the message meanwhile), then throws
-   * ERR_REPLAY_STORE_UNAVAILABLE.
+   * CompletionNotRecordedError (ERR_COMPLETION_NOT_RECORDED, not retryable: the work was done, and
+   * a retry would do it again).
    */
   complete(): Promise<void>;
   /** Processing failed: let a retry (redelivery) claim the message again. */
@@ -44,11 +45,12 @@ async function guard<T>(what: string, op: () => Promise<T>): Promise<T> {
 async function completeWithin(leaseEnd: () => number, mark: () => Promise<boolean>): Promise<void> {
   for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
     try {
-      await guard('mark the message completed', mark);
+      await mark();
       return;
     } catch (e) {
       if (Date.now() + wait >= leaseEnd()) {
-        throw new ReplayStoreUnavailableError(`the message was processed but the replay store could not mark it completed before its lease ended (${(e as Error).message}); a redelivery may process it again`, { cause: e });
+        const why = String((e as Error)?.message ?? e).slice(0, 300);
+        throw new CompletionNotRecordedError(`the message was processed, but the replay store could not record its completion before its lease ended (${why}); do not retry it automatically, a redelivery could process it again: check whether its work was done`, { cause: e });
       }
       await new Promise((r) => setTimeout(r, wait));
     }
@@ -94,7 +96,8 @@ export async function openAndClaim(keyring: Keyring | KeyringSource, envelope: E
 /**
  * Opens, claims, runs `handler`, then completes (on success) or releases (on failure, rethrowing
  * the handler's error so the queue's own retry applies). A message is processed at most once per
- * completed run, and a failed run can be retried.
+ * completed run, and a failed run can be retried. A run whose completion could not be recorded
+ * throws CompletionNotRecordedError: the handler did run; do not retry it.
  */
 export async function openOnce<T>(
   keyring: Keyring | KeyringSource,

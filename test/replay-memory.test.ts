@@ -5,6 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  CompletionNotRecordedError,
   InFlightError,
   Keyring,
   MemoryReplayStore,
@@ -14,7 +15,7 @@ import {
   openOnce,
   seal,
 } from '../src/index.js';
-import type { ClaimOptions, ClaimOutcome, OpenedMessage, ReplayStore } from '../src/index.js';
+import type { ClaimOptions, ClaimOutcome, OpenedMessage, ReplayKey, ReplayStore } from '../src/index.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -299,18 +300,65 @@ describe('openAndClaim / openOnce', () => {
     }
   });
 
-  test('a store that cannot record completion: the run is reported as ERR_REPLAY_STORE_UNAVAILABLE (retryable)', async () => {
+  /** A store whose completions fail `failures` times (every time by default), claims and releases working. */
+  function failingCompletion(failures = Infinity): ReplayStore & { completions: number } {
     const inner = new MemoryReplayStore({ now: () => T0 });
-    const store: ReplayStore = {
-      claim: (key, lease, retain) => inner.claim(key, lease, retain),
-      complete: async () => {
-        throw new Error('READONLY You can\'t write against a read only replica.');
+    const store = {
+      completions: 0,
+      claim: (key: ReplayKey, lease: number, retain: number) => inner.claim(key, lease, retain),
+      complete: async (key: ReplayKey, t: string, retain: number) => {
+        if (store.completions++ < failures) throw new Error('READONLY You can\'t write against a read only replica.');
+        return inner.complete(key, t, retain);
       },
-      release: (key, t) => inner.release(key, t),
-      extend: (key, t, lease) => inner.extend(key, t, lease),
+      release: (key: ReplayKey, t: string) => inner.release(key, t),
+      extend: (key: ReplayKey, t: string, lease: number) => inner.extend(key, t, lease),
     };
+    return store;
+  }
+
+  test('a store that cannot record completion: ERR_COMPLETION_NOT_RECORDED, processed, not retryable', async () => {
+    const store = failingCompletion();
     let calls = 0;
-    await assert.rejects(openOnce(keyring, envelope, options(store), () => void calls++), { code: 'ERR_REPLAY_STORE_UNAVAILABLE', retryable: true });
+    await assert.rejects(openOnce(keyring, envelope, { ...options(store), lease: 300 }, () => void calls++), (e: unknown) => {
+      assert.ok(e instanceof CompletionNotRecordedError, String(e));
+      assert.equal(e.code, 'ERR_COMPLETION_NOT_RECORDED');
+      assert.equal(e.processed, true);
+      assert.equal(e.retryable, false);
+      assert.equal(e.rejection, false);
+      assert.match(e.message, /was processed/);
+      assert.match(e.message, /READONLY/);
+      return true;
+    });
+    assert.equal(calls, 1);
+    assert.ok(store.completions > 1, 'retried while the lease held');
+
+    const claimed = await openAndClaim(keyring, envelope, { ...options(failingCompletion()), lease: 300 });
+    await assert.rejects(claimed.complete(), { code: 'ERR_COMPLETION_NOT_RECORDED', retryable: false });
+  });
+
+  test('a caller that retries every retryable error runs the handler once when completion cannot be recorded', async () => {
+    const store = failingCompletion();
+    let calls = 0;
+    let last: unknown;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        await openOnce(keyring, envelope, { ...options(store), lease: 100 }, () => void calls++);
+        break;
+      } catch (e) {
+        last = e;
+        if (!(e as { retryable?: boolean }).retryable) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    assert.equal((last as { code?: string }).code, 'ERR_COMPLETION_NOT_RECORDED');
+    assert.equal(calls, 1);
+  });
+
+  test('a completion that fails for a moment and then works within the lease: no error', async () => {
+    const store = failingCompletion(2);
+    let calls = 0;
+    assert.equal(await openOnce(keyring, envelope, { ...options(store), lease: 5000 }, () => ++calls), 1);
+    await assert.rejects(openOnce(keyring, envelope, options(store), () => ++calls), { code: 'ERR_REPLAYED' });
     assert.equal(calls, 1);
   });
 });

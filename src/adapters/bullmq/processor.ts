@@ -7,6 +7,7 @@ import { parseHeader } from '../../envelope/header.js';
 import type { Header } from '../../envelope/header.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../../envelope/limits.js';
 import {
+  CompletionNotRecordedError,
   InFlightError,
   InvalidArgumentError,
   MalformedError,
@@ -398,8 +399,8 @@ async function completeWithRetry(s: Settings, key: ReplayKey, token: string, ret
     } catch (e) {
       if (Date.now() + wait > deadline) {
         // The job ran. Retrying it could run it twice, so it is failed for an operator to decide.
-        const why = e instanceof SealqError ? e.message : ((e as Error)?.message ?? String(e));
-        throw forBullmq(new ReplayStoreUnavailableError(`the job ran, but its completion could not be recorded in the replay store (${why}); it is not retried automatically, so that it cannot run twice: check whether its work was done before retrying it`, { cause: e }), true);
+        const why = String((e as Error)?.message ?? e).slice(0, 300);
+        throw forBullmq(new CompletionNotRecordedError(`the job ran, but its completion could not be recorded in the replay store (${why}); it is not retried automatically, so that it cannot run twice: check whether its work was done before retrying it`, { cause: e }), true);
       }
     }
   }

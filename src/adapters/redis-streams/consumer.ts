@@ -4,7 +4,7 @@ import { openAndClaim, DEFAULT_LEASE_MS } from '../../claim.js';
 import type { ClaimedMessage } from '../../claim.js';
 import { parseDuration } from '../../duration.js';
 import { randomId } from '../../envelope/id.js';
-import { InvalidArgumentError, MalformedError, RejectionError, isSealqError } from '../../errors.js';
+import { CompletionNotRecordedError, InvalidArgumentError, MalformedError, RejectionError, isSealqError } from '../../errors.js';
 import type { Keyring, KeyringSource } from '../../keys/keyring.js';
 import type { OpenedMessage, OpenOptions } from '../../open.js';
 import type { SourceLogger } from '../../keys/sources.js';
@@ -94,7 +94,8 @@ type Entry = [id: Buffer, fields: Buffer[] | null];
 /**
  * Reads a stream in a consumer group and hands each verified message to `handler`, once:
  * - opens the `sealq` field and claims the message in the replay store (scoped to the group);
- * - handler resolves: complete, then XACK;
+ * - handler resolves: complete, then XACK; if the completion cannot be recorded, dead-letter it as
+ *   ERR_COMPLETION_NOT_RECORDED (it ran: never retried automatically), then XACK;
  * - handler throws: release, leave the entry pending: it is reclaimed (XAUTOCLAIM) after minIdle;
  * - rejected (forged, tampered, replayed, expired, wrong stream, unsigned): XADD to the dead-letter
  *   stream with the code, reason, time, group and original fields, then XACK;
@@ -312,21 +313,28 @@ export class SealedStreamConsumer {
       return;
     }
     clearInterval(keepAlive);
-    await this.#complete(msg);
+    if (!(await this.#complete(id, msg, fields, redelivered))) return;
     await this.#redis.call('XACK', this.stream, this.group, id);
     this.stats.processed++;
   }
 
-  /** Complete, retried briefly: if it fails the lease still protects the message until it expires. */
-  async #complete(msg: ClaimedMessage): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await msg.complete();
-        return;
-      } catch (e) {
-        if (attempt >= 2) throw e;
-        await sleep(200 * (attempt + 1));
-      }
+  /**
+   * Records the completion (complete() retries while the lease holds), resetting the entry's idle
+   * time meanwhile so that nobody reclaims it. If it cannot be recorded the handler did run: the
+   * entry is dead-lettered as ERR_COMPLETION_NOT_RECORDED and acked, for an operator to decide,
+   * never retried automatically (that would run it twice); false then.
+   */
+  async #complete(id: string, msg: ClaimedMessage, fields: Buffer[], redelivered: boolean): Promise<boolean> {
+    const touch = setInterval(() => void this.#redis.call('XCLAIM', this.stream, this.group, this.consumer, 0, id, 'JUSTID').catch(() => undefined), Math.max(50, Math.floor(this.#minIdle / 3)));
+    try {
+      await msg.complete();
+      return true;
+    } catch (e) {
+      if (!(e instanceof CompletionNotRecordedError)) throw e;
+      await this.#toDeadLetter(id, fields, redelivered, e);
+      return false;
+    } finally {
+      clearInterval(touch);
     }
   }
 
