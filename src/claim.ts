@@ -1,6 +1,6 @@
 import { parseDuration } from './duration.js';
-import { CompletionNotRecordedError, InFlightError, ReplayedError, ReplayStoreUnavailableError, SealqError } from './errors.js';
-import { DEFAULT_CLOCK_SKEW_MS, open } from './open.js';
+import { CompletionNotRecordedError, InFlightError, InvalidArgumentError, ReplayedError, ReplayStoreUnavailableError, SealqError } from './errors.js';
+import { DEFAULT_CLOCK_SKEW_MS, openAsync } from './open.js';
 import type { Envelope, OpenedMessage, OpenOptions } from './open.js';
 import type { ReplayKey, ReplayStore } from './replay/store.js';
 import type { Keyring, KeyringSource } from './keys/keyring.js';
@@ -27,6 +27,16 @@ export interface ClaimedMessage extends OpenedMessage {
 }
 
 export const DEFAULT_LEASE_MS = 30_000;
+
+/**
+ * A lease option: a duration (`30s` or milliseconds) longer than 0. A lease of 0 (or NaN,
+ * Infinity, a negative number) would let another consumer claim the message while it runs.
+ */
+export function parseLease(value: number | string, what = 'lease'): number {
+  const ms = parseDuration(value, what);
+  if (ms <= 0) throw new InvalidArgumentError(`${what} must be longer than 0: another consumer could otherwise claim the message while it runs`);
+  return ms;
+}
 
 async function guard<T>(what: string, op: () => Promise<T>): Promise<T> {
   try {
@@ -63,9 +73,11 @@ async function completeWithin(leaseEnd: () => number, mark: () => Promise<boolea
  * cannot answer is ERR_REPLAY_STORE_UNAVAILABLE (retryable): never passed through.
  */
 export async function openAndClaim(keyring: Keyring | KeyringSource, envelope: Envelope, options: ClaimOptions): Promise<ClaimedMessage> {
-  const msg = open(keyring, envelope, options);
+  const leaseMs = options.lease === undefined ? DEFAULT_LEASE_MS : parseLease(options.lease);
+  // Asymmetric signatures are checked on the thread pool, so a consumer with many messages in
+  // flight verifies them on every core; HMAC stays on this thread (same verdicts as open).
+  const msg = await openAsync(keyring, envelope, options);
   const store = options.replay;
-  const leaseMs = options.lease === undefined ? DEFAULT_LEASE_MS : parseDuration(options.lease, 'lease');
   const key: ReplayKey = { ctx: msg.header.ctx, id: msg.header.id };
   // validUntil already has one skew for this consumer's clock; one more covers a consumer whose
   // clock runs behind ours and would still accept the message after the store forgot it.
@@ -85,7 +97,7 @@ export async function openAndClaim(keyring: Keyring | KeyringSource, envelope: E
     complete: () => completeWithin(() => leaseEnd, () => store.complete(key, token, retain())),
     release: async () => void (await guard('release the message', () => store.release(key, token))),
     extend: async (lease = leaseMs) => {
-      const ms = parseDuration(lease, 'lease');
+      const ms = parseLease(lease);
       const ok = await guard('extend the lease', () => store.extend(key, token, ms));
       if (ok) leaseEnd = Date.now() + ms;
       return ok;

@@ -1,5 +1,6 @@
 import { randomId } from '../envelope/id.js';
 import { InvalidArgumentError, ReplayStoreUnavailableError } from '../errors.js';
+import { positiveMs } from './positive-ms.js';
 import type { ClaimOutcome, ReplayKey, ReplayStore, StoreIsolationReport } from './store.js';
 
 interface Entry {
@@ -63,6 +64,8 @@ export class MemoryReplayStore implements ReplayStore {
   }
 
   async claim(key: ReplayKey, leaseMs: number, retainMs: number): Promise<ClaimOutcome> {
+    leaseMs = positiveMs(leaseMs, 'leaseMs');
+    retainMs = positiveMs(retainMs, 'retainMs');
     const now = this.#now();
     const k = this.#k(key);
     const e = this.#live(k, now);
@@ -75,6 +78,7 @@ export class MemoryReplayStore implements ReplayStore {
   }
 
   async complete(key: ReplayKey, token: string, retainMs: number): Promise<boolean> {
+    retainMs = positiveMs(retainMs, 'retainMs');
     const now = this.#now();
     const k = this.#k(key);
     const e = this.#live(k, now);
@@ -93,6 +97,7 @@ export class MemoryReplayStore implements ReplayStore {
   }
 
   async extend(key: ReplayKey, token: string, leaseMs: number): Promise<boolean> {
+    leaseMs = positiveMs(leaseMs, 'leaseMs');
     const now = this.#now();
     const e = this.#live(this.#k(key), now);
     if (e === undefined || e.completed || e.token !== token) return false;

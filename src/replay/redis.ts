@@ -4,6 +4,7 @@ import { parseDuration } from '../duration.js';
 import { randomId } from '../envelope/id.js';
 import { InvalidArgumentError, ReplayStoreUnavailableError } from '../errors.js';
 import { checkStoreIsolation } from './isolation.js';
+import { positiveMs } from './positive-ms.js';
 import type { CheckStoreIsolationOptions, QueueConnection } from './isolation.js';
 import { REPLAY_SCRIPT, REPLAY_SCRIPT_SHA } from './redis-script.js';
 import type { ScriptOp } from './redis-script.js';
@@ -83,11 +84,6 @@ const escapeTag = (s: string): string => (TAG_CHAR.test(s) ? s.replace(TAG_CHARS
 const why = (e: unknown): string => String((e as Error)?.message ?? e).slice(0, 200);
 
 const CROSS_SLOT = /CROSSSLOT|cross.?slot|same slot/i;
-
-function positiveMs(v: number, what: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`${what} must be a positive number of milliseconds, got ${String(v)}`);
-  return Math.ceil(v);
-}
 
 /** EVALSHA / EVAL arguments: the script (or its SHA), numkeys, KEYS, then op, value, ms per key (the script's ARGV layout). */
 function scriptArgs(chunk: readonly Op[], script: string): Array<string | number> {

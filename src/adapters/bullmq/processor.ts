@@ -1,8 +1,9 @@
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import type { ConnectionOptions, Job, SandboxedJob } from 'bullmq';
-import { DEFAULT_CLOCK_SKEW_MS, decode, open } from '../../open.js';
+import { DEFAULT_CLOCK_SKEW_MS, decode, open, openAsync } from '../../open.js';
 import type { Envelope, OpenedMessage, OpenOptions } from '../../open.js';
 import { parseDuration } from '../../duration.js';
+import { parseLease } from '../../claim.js';
 import { parseHeader } from '../../envelope/header.js';
 import type { Header } from '../../envelope/header.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../../envelope/limits.js';
@@ -163,7 +164,7 @@ function settings(o: SealedProcessorOptions): Settings {
   openOpts.clockSkew = skew;
   const maxPayloadBytes = o.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   openOpts.maxPayloadBytes = maxPayloadBytes;
-  const lease = dur(o.lease, 'lease', DEFAULT_JOB_LEASE_MS);
+  const lease = o.lease === undefined ? DEFAULT_JOB_LEASE_MS : parseLease(o.lease);
   if (lease < 1000) throw new InvalidArgumentError('lease must be at least 1s');
   const mode = o.replayKey ?? 'auto';
   if (typeof mode !== 'function' && mode !== 'auto' && mode !== 'envelope' && mode !== 'job-id') {
@@ -420,7 +421,8 @@ function makeProcessor<T, R, J extends JobLike>(fn: SealedProcessorFn<T, R, J>, 
     let key: ReplayKey;
     let perRun: boolean;
     try {
-      msg = open(s.keyring, carried as Envelope, s.openFor(ctx, typ));
+      // Asymmetric signatures on the thread pool: with concurrency > 1 the jobs verify on every core.
+      msg = await openAsync(s.keyring, carried as Envelope, s.openFor(ctx, typ));
       data = parseData(msg, carried);
       ({ key, perRun } = replayKeyOf(s, job, msg.header));
     } catch (e) {

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
-import { openAndClaim, DEFAULT_LEASE_MS } from '../../claim.js';
+import { openAndClaim, parseLease, DEFAULT_LEASE_MS } from '../../claim.js';
 import type { ClaimedMessage } from '../../claim.js';
 import { parseDuration } from '../../duration.js';
 import { randomId } from '../../envelope/id.js';
@@ -150,7 +150,7 @@ export class SealedStreamConsumer {
     this.#block = ms(o.block, 5000, 'block');
     this.#minIdle = ms(o.minIdle, 60_000, 'minIdle');
     this.#claimEvery = Math.max(10, ms(o.claimInterval, Math.min(30_000, Math.floor(this.#minIdle / 2)), 'claimInterval'));
-    this.#lease = ms(o.lease, DEFAULT_LEASE_MS, 'lease');
+    this.#lease = o.lease === undefined ? DEFAULT_LEASE_MS : parseLease(o.lease);
     if (o.maxDeliveries !== undefined && (!Number.isSafeInteger(o.maxDeliveries) || o.maxDeliveries < 1)) throw new InvalidArgumentError('maxDeliveries must be a positive whole number');
     this.#onError = o.onError ?? ((e, id) => console.error(`sealq redis-streams ${this.stream}/${this.group}${id === undefined ? '' : ` entry ${id}`}: ${e.message}`));
   }
