@@ -3,6 +3,7 @@ package asynqseal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -350,4 +351,27 @@ func (s *faultyStore) Extend(ctx context.Context, k sealq.ReplayKey, token strin
 func (s *faultyStore) Release(ctx context.Context, k sealq.ReplayKey, token string) (bool, error) {
 	s.releases.Add(1)
 	return s.ReplayStore.Release(ctx, k, token)
+}
+
+// Nothing the middleware or the producer shows holds the key's secret.
+func TestNoSecretInOutput(t *testing.T) {
+	jwks := hsJWKS("s1")
+	secret := jwks[strings.Index(jwks, `"k":"`)+5 : strings.LastIndex(jwks, `"`)]
+	k := parseKeyring(t, jwks)
+	store := sealq.NewMemoryReplayStore(0, nil)
+	cfg := Config{Keyring: k, Replay: store}
+	mw := mustMiddleware(t, cfg)
+	task, _ := NewTask(k, "t", []byte("x"))
+	tampered := asynq.NewTaskWithHeaders("t", []byte("y"), task.Headers())
+	err := mw(&recorder{}).ProcessTask(onQueue("default"), tampered)
+	s := &Sealer{Keyring: k}
+	for _, out := range []string{
+		fmt.Sprintf("%v %+v %#v", cfg, cfg, cfg),
+		fmt.Sprintf("%v %+v %#v", s, s, s),
+		err.Error(), fmt.Sprintf("%+v %#v", err, err),
+	} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("the secret appears in %q", out)
+		}
+	}
 }
