@@ -25,6 +25,12 @@ const integration = pick(all.filter((f) => f.startsWith(join('test', 'integratio
 const tapDir = mkdtempSync(join(tmpdir(), 'sealq-tests-'));
 const total = { pass: 0, fail: 0, skipped: 0, todo: 0, cancelled: 0 };
 let failed = false;
+const addTotals = (tapText) => {
+  for (const k of Object.keys(total)) {
+    const m = new RegExp(`^# ${k} (\\d+)$`, 'm').exec(tapText);
+    if (m) total[k] += Number(m[1]);
+  }
+};
 for (const [name, files, concurrency] of [['unit', unit, 2], ['integration', integration, 1]]) {
   if (files.length === 0) continue;
   const tap = join(tapDir, `${name}.tap`);
@@ -36,11 +42,15 @@ for (const [name, files, concurrency] of [['unit', unit, 2], ['integration', int
     { stdio: 'inherit', env: { ...process.env, NODE_NO_WARNINGS: '1' } },
   );
   if (r.status !== 0) failed = true;
-  const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
-  for (const k of Object.keys(total)) {
-    const m = new RegExp(`^# ${k} (\\d+)$`, 'm').exec(text);
-    if (m) total[k] += Number(m[1]);
-  }
+  addTotals(existsSync(tap) ? readFileSync(tap, 'utf8') : '');
+}
+// The compatibility matrix (scripts/compat-matrix.mjs): the tests that use bullmq or ioredis, again
+// against the supported majors not installed. Runs with the whole suite, or when a substring is
+// "compat" (then the other substrings pick its files).
+if (only.length === 0 || only.includes('compat')) {
+  const r = spawnSync(process.execPath, ['scripts/compat-matrix.mjs', '--tap-dir', tapDir, ...only.filter((o) => o !== 'compat')], { stdio: 'inherit' });
+  if (r.status !== 0) failed = true;
+  for (const f of readdirSync(tapDir).filter((n) => n.startsWith('compat-'))) addTotals(readFileSync(join(tapDir, f), 'utf8'));
 }
 // The Go module (go/): gofmt (must list nothing), go vet and go test, when a Go toolchain is on
 // PATH. Without one it is skipped with a message, except with CI=true, where that fails the run.
