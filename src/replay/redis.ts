@@ -5,6 +5,7 @@ import { randomId } from '../envelope/id.js';
 import { InvalidArgumentError, ReplayStoreUnavailableError } from '../errors.js';
 import { checkStoreIsolation } from './isolation.js';
 import { positiveMs } from './positive-ms.js';
+import { INSPECT } from '../redact.js';
 import type { CheckStoreIsolationOptions, QueueConnection } from './isolation.js';
 import { REPLAY_SCRIPT, REPLAY_SCRIPT_SHA } from './redis-script.js';
 import type { ScriptOp } from './redis-script.js';
@@ -115,11 +116,9 @@ function settle(op: Op, err: Error | undefined, value?: number): void {
  * (retryable), and the message is not processed.
  */
 export class RedisReplayStore implements ReplayStore {
-  /**
-   * The ioredis client the store talks through. One the store created queues nothing while
-   * disconnected (`enableOfflineQueue: false`): wait for its `ready` event before using it yourself.
-   */
-  readonly client: RedisClient;
+  // Private, behind a getter: the client's options hold the password, and a spread or a logger
+  // walking the store's own properties must not reach them.
+  readonly #client: RedisClient;
   readonly prefix: string;
   readonly #owned: boolean;
   readonly #timeout: number;
@@ -153,7 +152,7 @@ export class RedisReplayStore implements ReplayStore {
 
     const r = options.redis ?? 'redis://127.0.0.1:6379';
     if (isClient(r)) {
-      this.client = r;
+      this.#client = r;
       this.#owned = false;
     } else {
       const ours: RedisOptions = {
@@ -169,26 +168,58 @@ export class RedisReplayStore implements ReplayStore {
       };
       if (typeof r === 'string') {
         if (!/^rediss?:\/\//i.test(r)) throw new InvalidArgumentError('redis must be an ioredis client, ioredis options, or a redis:// or rediss:// URL');
-        this.client = new Redis(r, ours);
+        this.#client = new Redis(r, ours);
       } else if (typeof r === 'object' && r !== null) {
-        this.client = new Redis({ ...ours, ...r });
+        this.#client = new Redis({ ...ours, ...r });
       } else {
         throw new InvalidArgumentError('redis must be an ioredis client, ioredis options, or a redis:// or rediss:// URL');
       }
       this.#owned = true;
       // Without a listener ioredis prints every connection error; the next call reports it instead.
-      this.client.on('error', (e: unknown) => {
+      this.#client.on('error', (e: unknown) => {
         this.#lastError = why(e);
         // ioredis carries on in database 0 when SELECT fails: refuse rather than use another database.
         if (/DB index|invalid DB/i.test(this.#lastError)) this.#fatal = `Redis refused the database in the URL (${this.#lastError})`;
       });
     }
-    this.#cluster = (this.client as { isCluster?: boolean }).isCluster === true;
-    if (this.#cluster && typeof (this.client as unknown as Partial<ScriptClient>).sealqReplayV1 !== 'function') {
+    this.#cluster = (this.#client as { isCluster?: boolean }).isCluster === true;
+    if (this.#cluster && typeof (this.#client as unknown as Partial<ScriptClient>).sealqReplayV1 !== 'function') {
       // EVALSHA, falling back to EVAL on NOSCRIPT; auto-pipelined per node when the client
       // auto-pipelines (ioredis routes by the first argument, so the key must come first).
-      this.client.defineCommand('sealqReplayV1', { numberOfKeys: 1, lua: REPLAY_SCRIPT });
+      this.#client.defineCommand('sealqReplayV1', { numberOfKeys: 1, lua: REPLAY_SCRIPT });
     }
+  }
+
+  /**
+   * The ioredis client the store talks through. One the store created queues nothing while
+   * disconnected (`enableOfflineQueue: false`): wait for its `ready` event before using it yourself.
+   * Its options hold the Redis password: do not log it.
+   */
+  get client(): RedisClient {
+    return this.#client;
+  }
+
+  /** Where the store is, for logs: the server with the password replaced by `[redacted]`. */
+  #describe(): { redis: string; prefix: string } {
+    const o = ((this.#client as { options?: Partial<RedisOptions> }).options ?? {}) as Partial<RedisOptions> & { sentinels?: unknown[]; name?: string };
+    let redis: string;
+    if (this.#cluster) {
+      redis = 'Redis Cluster';
+    } else {
+      const auth = o.username || o.password ? `${o.username ?? ''}${o.password ? ':[redacted]' : ''}@` : '';
+      const where = Array.isArray(o.sentinels) && o.sentinels.length > 0 ? `sentinel/${o.name ?? ''}` : o.path ? o.path : `${o.host ?? '127.0.0.1'}:${o.port ?? 6379}`;
+      redis = `${o.tls ? 'rediss' : 'redis'}://${auth}${where}${o.db ? `/${o.db}` : ''}`;
+    }
+    return { redis, prefix: this.prefix };
+  }
+
+  [INSPECT](): string {
+    const d = this.#describe();
+    return `RedisReplayStore { redis: ${JSON.stringify(d.redis)}, prefix: ${JSON.stringify(d.prefix)} }`;
+  }
+
+  toJSON(): { redis: string; prefix: string } {
+    return this.#describe();
   }
 
   /** The Redis key that remembers (ctx, id). */
@@ -227,12 +258,12 @@ export class RedisReplayStore implements ReplayStore {
    * policy that may drop remembered ids before they expire). Empty when all is well.
    */
   async checkServer(): Promise<string[]> {
-    if (this.#owned && this.client.status !== 'ready') {
+    if (this.#owned && this.#client.status !== 'ready') {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([this.#ready(), new Promise((resolve) => (timer = setTimeout(resolve, this.#timeout)))]);
       clearTimeout(timer);
     }
-    const info = String(await this.client.info('memory'));
+    const info = String(await this.#client.info('memory'));
     const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
     if (policy === undefined || policy === 'noeviction') return [];
     return [`maxmemory-policy is ${policy}: under memory pressure Redis may evict remembered message ids and allow replays; use noeviction (writes then fail, and the store fails closed)`];
@@ -248,7 +279,7 @@ export class RedisReplayStore implements ReplayStore {
 
   /** Closes the client if the store created it (after answers to operations already sent); a client you passed stays open. */
   async close(): Promise<void> {
-    if (!this.#owned || this.client.status === 'end') return;
+    if (!this.#owned || this.#client.status === 'end') return;
     await new Promise((resolve) => setImmediate(resolve)); // operations issued just before close() go out first
     if (this.#inflight.size > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -256,7 +287,7 @@ export class RedisReplayStore implements ReplayStore {
       clearTimeout(timer);
     }
     // disconnect, not QUIT: a QUIT to a server that has gone away would leave ioredis's socket timer running.
-    this.client.disconnect();
+    this.#client.disconnect();
   }
 
   #call(op: ScriptOp, key: ReplayKey, value: string, ms: number): Promise<number> {
@@ -294,7 +325,7 @@ export class RedisReplayStore implements ReplayStore {
   };
 
   async #dispatch(ops: Op[], deadline: Promise<void>): Promise<void> {
-    if (this.#owned && this.client.status !== 'ready') {
+    if (this.#owned && this.#client.status !== 'ready') {
       // Our client queues nothing while disconnected (see the constructor): wait for it here,
       // within the timeout, and send only what has not failed meanwhile.
       await Promise.race([this.#ready(), deadline]);
@@ -314,16 +345,16 @@ export class RedisReplayStore implements ReplayStore {
 
   /** Resolves once the client is ready (or has ended for good, when sending fails by itself). */
   #ready(): Promise<void> {
-    if (this.client.status === 'wait') this.client.connect().catch(() => undefined); // lazyConnect
+    if (this.#client.status === 'wait') this.#client.connect().catch(() => undefined); // lazyConnect
     return (this.#readyWait ??= new Promise<void>((resolve) => {
       const done = (): void => {
-        this.client.off('ready', done);
-        this.client.off('end', done);
+        this.#client.off('ready', done);
+        this.#client.off('end', done);
         this.#readyWait = undefined;
         resolve();
       };
-      this.client.on('ready', done);
-      this.client.on('end', done);
+      this.#client.on('ready', done);
+      this.#client.on('end', done);
     }));
   }
 
@@ -364,7 +395,7 @@ export class RedisReplayStore implements ReplayStore {
     const args = scriptArgs(chunk, retried ? REPLAY_SCRIPT : REPLAY_SCRIPT_SHA);
     let reply: unknown;
     try {
-      reply = await this.client.sendCommand(new Command(retried ? 'eval' : 'evalsha', args, { replyEncoding: 'utf8', keyPrefix: (this.client as Redis).options.keyPrefix }));
+      reply = await this.#client.sendCommand(new Command(retried ? 'eval' : 'evalsha', args, { replyEncoding: 'utf8', keyPrefix: (this.#client as Redis).options.keyPrefix }));
     } catch (e) {
       if (!retried && /NOSCRIPT/.test(why(e))) return this.#sendChunk(chunk, true);
       if (!retried && n > 1 && CROSS_SLOT.test(why(e))) {
@@ -381,7 +412,7 @@ export class RedisReplayStore implements ReplayStore {
 
   async #sendOne(op: Op): Promise<void> {
     try {
-      this.#deliver([op], await (this.client as unknown as ScriptClient).sealqReplayV1(op.key, op.op, op.value, op.ms));
+      this.#deliver([op], await (this.#client as unknown as ScriptClient).sealqReplayV1(op.key, op.op, op.value, op.ms));
     } catch (e) {
       settle(op, this.#failed(op, e));
     }
