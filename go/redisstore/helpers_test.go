@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
 
 	"sealq.dev/sealq"
@@ -27,3 +28,5 @@ func testKeyring(t *testing.T, vectors []byte, name string) *sealq.Keyring {
 	}
 	return k
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -7,6 +7,10 @@
 // length of ctx in UTF-16 code units and esc replaces "%", "{" and "}" by "%25", "%7B", "%7D".
 // The whole (ctx, id) pair is the Redis Cluster hash tag.
 //
+// Operations of concurrent messages issued while earlier script calls are in flight go out
+// together, as one call of the same script (Options.Batch), so a busy worker makes far fewer
+// round trips than operations; an idle store sends each operation at once.
+//
 // The store fails closed: Redis unreachable, erroring or slower than the timeout is
 // ERR_REPLAY_STORE_UNAVAILABLE (retryable) and the message is not processed.
 package redisstore
@@ -19,6 +23,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +36,7 @@ const (
 	DefaultPrefix      = "sealq:r:"
 	DefaultTimeout     = 2 * time.Second
 	DefaultExtraRetain = 60 * time.Second
+	DefaultBatch       = 256
 )
 
 // Options configure a Store. Zero values mean the defaults.
@@ -43,6 +49,11 @@ type Options struct {
 	// ExtraRetain is kept on top of the retention the core asks for, to cover clock differences
 	// between consumers (default 60s; negative for none).
 	ExtraRetain time.Duration
+	// Batch is the most operations per script call (default 256): operations of concurrent
+	// messages issued while earlier calls are in flight go out together, one round trip for
+	// many. 1 sends each operation on its own; on Redis Cluster (a ClusterClient) it is always 1,
+	// since the keys of one call must share a slot.
+	Batch int
 }
 
 // Store is a sealq.ReplayStore in Redis (standalone, Sentinel or Cluster through
@@ -50,6 +61,10 @@ type Options struct {
 type Store struct {
 	client    redis.UniversalClient
 	owned     bool
+	mu        sync.Mutex
+	queue     []*op // operations waiting for a sender
+	senders   int
+	batch     atomic.Int32 // most operations per script call
 	prefix    string
 	timeout   time.Duration
 	extra     time.Duration
@@ -67,6 +82,17 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 		return nil, invalid("redisstore.New needs a go-redis client")
 	}
 	s := &Store{client: client, prefix: o.Prefix, timeout: o.Timeout, extra: o.ExtraRetain}
+	switch {
+	case o.Batch == 0:
+		s.batch.Store(DefaultBatch)
+	case o.Batch < 0 || o.Batch > 10_000:
+		return nil, invalid("Batch must be 1 to 10000 (0 for the default 256)")
+	default:
+		s.batch.Store(int32(o.Batch))
+	}
+	if _, ok := client.(*redis.ClusterClient); ok {
+		s.batch.Store(1)
+	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
@@ -154,30 +180,147 @@ func ms(d time.Duration) int64 { return int64((d + time.Millisecond - 1) / time.
 
 var what = map[string]string{"c": "claim the message", "d": "mark the message completed", "r": "release the message", "e": "extend the lease"}
 
-func (s *Store) call(ctx context.Context, op string, key sealq.ReplayKey, value string, d int64) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	k := s.KeyOf(key)
-	res, err := script.Run(ctx, s.client, []string{k}, op, value, strconv.FormatInt(d, 10)).Result()
+func (s *Store) call(ctx context.Context, code string, key sealq.ReplayKey, value string, d int64) (int64, error) {
+	o := &op{code: code, key: s.KeyOf(key), value: value, ms: strconv.FormatInt(d, 10), done: make(chan opResult, 1)}
+	if s.batch.Load() == 1 {
+		ctx, cancel := context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+		s.run(ctx, []*op{o})
+		r := <-o.done
+		return r.r, r.err
+	}
+	timer := time.NewTimer(s.timeout)
+	defer timer.Stop()
+	s.submit(o)
+	select {
+	case r := <-o.done:
+		return r.r, r.err
+	case <-timer.C:
+		if o.settled.CompareAndSwap(false, true) {
+			return 0, unavailable(code, "no answer within "+s.timeout.String())
+		}
+	case <-ctx.Done():
+		if o.settled.CompareAndSwap(false, true) {
+			return 0, &sealq.Error{Code: sealq.CodeReplayStoreUnavailable, Message: "Redis replay store could not " + what[code] + ": " + ctx.Err().Error() + "; the message can be retried", Err: ctx.Err()}
+		}
+	}
+	r := <-o.done // settled by the sender meanwhile
+	return r.r, r.err
+}
+
+// op is one operation of the script: its key and ARGV triple, and where its result goes.
+type op struct {
+	code, key, value, ms string
+	done                 chan opResult // buffered: the sender never waits
+	settled              atomic.Bool   // answered, timed out or cancelled: whichever comes first
+}
+
+type opResult struct {
+	r   int64
+	err error
+}
+
+func (o *op) settle(r int64, err error) {
+	if o.settled.CompareAndSwap(false, true) {
+		o.done <- opResult{r, err}
+	}
+}
+
+// maxSenders bounds the script calls in flight at once; operations issued meanwhile wait and go
+// out together in the next call.
+const maxSenders = 4
+
+// submit queues an operation and starts a sender unless enough are running. Senders exit when
+// the queue is empty, so an idle store holds no goroutine.
+func (s *Store) submit(o *op) {
+	s.mu.Lock()
+	s.queue = append(s.queue, o)
+	start := s.senders < maxSenders
+	if start {
+		s.senders++
+	}
+	s.mu.Unlock()
+	if start {
+		go s.send()
+	}
+}
+
+func (s *Store) send() {
+	for {
+		s.mu.Lock()
+		n := min(len(s.queue), int(s.batch.Load()))
+		if n == 0 {
+			s.senders--
+			s.mu.Unlock()
+			return
+		}
+		chunk := make([]*op, 0, n)
+		for _, o := range s.queue[:n] {
+			if !o.settled.Load() { // timed out or cancelled while queued: never sent late
+				chunk = append(chunk, o)
+			}
+		}
+		s.queue = append(s.queue[:0], s.queue[n:]...)
+		s.mu.Unlock()
+		if len(chunk) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+			s.run(ctx, chunk)
+			cancel()
+		}
+	}
+}
+
+// run sends one script call for a chunk of operations (one key each) and settles every one.
+// A server that refuses keys of several slots in one call (a proxy in front of a cluster) is
+// detected: the store then sends one operation per call.
+func (s *Store) run(ctx context.Context, chunk []*op) {
+	keys := make([]string, len(chunk))
+	args := make([]any, 0, 3*len(chunk))
+	for i, o := range chunk {
+		keys[i] = o.key
+		args = append(args, o.code, o.value, o.ms)
+	}
+	res, err := script.Run(ctx, s.client, keys, args...).Result()
 	if err != nil {
+		if len(chunk) > 1 && crossSlot(err) {
+			s.batch.Store(1)
+			for _, o := range chunk {
+				s.run(ctx, []*op{o})
+			}
+			return
+		}
 		reason := err.Error()
 		if errors.Is(err, context.DeadlineExceeded) {
 			reason = "no answer within " + s.timeout.String()
 		}
-		return 0, &sealq.Error{Code: sealq.CodeReplayStoreUnavailable, Message: "Redis replay store could not " + what[op] + ": " + reason + "; the message can be retried", Err: err}
+		for _, o := range chunk {
+			o.settle(0, &sealq.Error{Code: sealq.CodeReplayStoreUnavailable, Message: "Redis replay store could not " + what[o.code] + ": " + reason + "; the message can be retried", Err: err})
+		}
+		return
 	}
 	list, ok := res.([]any)
-	if !ok || len(list) != 1 {
-		return 0, unavailable(op, "unexpected reply from the replay script")
+	if !ok || len(list) != len(chunk) {
+		for _, o := range chunk {
+			o.settle(0, unavailable(o.code, "unexpected reply from the replay script"))
+		}
+		return
 	}
-	r, ok := list[0].(int64)
-	if !ok {
-		return 0, unavailable(op, "unexpected reply from the replay script")
+	for i, o := range chunk {
+		r, ok := list[i].(int64)
+		switch {
+		case !ok:
+			o.settle(0, unavailable(o.code, "unexpected reply from the replay script"))
+		case r < 0:
+			o.settle(0, unavailable(o.code, "key "+strconv.Quote(truncate(o.key, 300))+" holds a value that is not a sealq replay record; remove it or use another prefix"))
+		default:
+			o.settle(r, nil)
+		}
 	}
-	if r < 0 {
-		return 0, unavailable(op, "key "+strconv.Quote(truncate(k, 300))+" holds a value that is not a sealq replay record; remove it or use another prefix")
-	}
-	return r, nil
+}
+
+func crossSlot(err error) bool {
+	m := strings.ToLower(err.Error())
+	return strings.Contains(m, "crossslot") || strings.Contains(m, "cross slot") || strings.Contains(m, "same slot")
 }
 
 func truncate(s string, n int) string {
@@ -187,8 +330,8 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-func unavailable(op, reason string) error {
-	return &sealq.Error{Code: sealq.CodeReplayStoreUnavailable, Message: "Redis replay store could not " + what[op] + ": " + reason + "; the message can be retried"}
+func unavailable(code, reason string) error {
+	return &sealq.Error{Code: sealq.CodeReplayStoreUnavailable, Message: "Redis replay store could not " + what[code] + ": " + reason + "; the message can be retried"}
 }
 
 func invalid(msg string) error {

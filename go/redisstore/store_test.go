@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -244,4 +246,69 @@ func skipOrFail(t *testing.T, msg string) {
 		t.Fatalf("%s (CI=true: cross tests must not be skipped)", msg)
 	}
 	t.Skip(msg)
+}
+
+// Many concurrent operations (batched into shared script calls) each get their own answer.
+func TestConcurrentBatches(t *testing.T) {
+	client, prefix := needRedis(t)
+	ctx := context.Background()
+	for _, batch := range []int{0, 1} {
+		s, err := New(client, Options{Prefix: prefix + itoa(batch) + ":", Batch: batch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 400
+		var wg sync.WaitGroup
+		claimed := make([]sealq.ClaimOutcome, n)
+		errs := make([]error, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				claimed[i], errs[i] = s.Claim(ctx, sealq.ReplayKey{Ctx: "q", ID: "m" + itoa(i)}, time.Minute, time.Minute)
+			}(i)
+		}
+		wg.Wait()
+		for i := range claimed {
+			if errs[i] != nil || claimed[i].Status != sealq.StatusClaimed {
+				t.Fatalf("batch %d, op %d: %+v %v", batch, i, claimed[i], errs[i])
+			}
+		}
+		// Completing them concurrently; then 50 racers on one id: exactly one claims it.
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				if held, err := s.Complete(ctx, sealq.ReplayKey{Ctx: "q", ID: "m" + itoa(i)}, claimed[i].Token, time.Minute); !held || err != nil {
+					t.Errorf("complete %d: %v %v", i, held, err)
+				}
+			}(i)
+		}
+		wg.Wait()
+		var won atomic.Int32
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if o, err := s.Claim(ctx, sealq.ReplayKey{Ctx: "q", ID: "race"}, time.Minute, time.Minute); err == nil && o.Status == sealq.StatusClaimed {
+					won.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Errorf("batch %d: %d racers claimed one id", batch, won.Load())
+		}
+		// Senders exit once the queue is empty (each finishes its loop after its last answer).
+		idle := false
+		for i := 0; i < 200 && !idle; i++ {
+			s.mu.Lock()
+			idle = s.senders == 0 && len(s.queue) == 0
+			s.mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+		}
+		if !idle {
+			t.Error("senders remain after the work is done")
+		}
+	}
 }
