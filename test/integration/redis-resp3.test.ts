@@ -69,6 +69,9 @@ describe(`Redis Streams and the replay store, whatever protocol the client speak
         group: 'g',
         replay,
         block: 200,
+        // One client for the stream and the store keeps the test to the protocol; isolation has its own tests.
+        unsafeSharedReplayStore: true,
+        logger: { warn: () => undefined, error: () => undefined },
         // Far beyond the test: an entry missed by XREADGROUP would only come back through XAUTOCLAIM, marked redelivered.
         minIdle: '10m',
         onError: (e) => {
