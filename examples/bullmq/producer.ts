@@ -14,7 +14,8 @@ interface Email {
 }
 
 const keyring = readKeyringFileSync(process.env.KEYRING_FILE ?? '.keys/producer-keyring.json');
-const connection = { host: process.env.REDIS_HOST ?? '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
+// The queue's Redis user: it may write BullMQ's keys, never the replay store's (see README.md).
+const connection = { host: process.env.REDIS_HOST ?? '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379), username: process.env.REDIS_USER, password: process.env.REDIS_PASSWORD };
 
 // Your Queue, as before; only what it adds is now sealed.
 const emails = sealedQueue<Email>(new Queue('emails', { connection }), {

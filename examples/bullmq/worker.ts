@@ -19,8 +19,13 @@ interface Email {
 const keyring = readKeyringFileSync(process.env.KEYRING_FILE ?? '.keys/consumer-keyring.json', { allowPrivate: false });
 const host = process.env.REDIS_HOST ?? '127.0.0.1';
 const port = Number(process.env.REDIS_PORT ?? 6379);
-// Shared by every worker: remembers which messages were processed (see docs/redis.md).
-const replay = new RedisReplayStore({ redis: `redis://${host}:${port}` });
+// Producers and workers connect as the queue's Redis user (REDIS_USER / REDIS_PASSWORD)...
+const connection = { host, port, username: process.env.REDIS_USER, password: process.env.REDIS_PASSWORD };
+// ...and the replay store, shared by every worker, as a user of its own that they do not have (or
+// to a Redis of its own): whoever can write to the queue must not be able to erase what it
+// remembers. Before its first job the worker checks that; with REPLAY_REDIS_URL unset the store
+// shares the queue's credentials, which it warns about (and refuses with NODE_ENV=production).
+const replay = new RedisReplayStore({ redis: process.env.REPLAY_REDIS_URL ?? `redis://${host}:${port}` });
 
 const worker = new Worker(
   'emails',
@@ -29,7 +34,7 @@ const worker = new Worker(
     console.log(`${job.name} to ${job.data.to} (job ${job.id}, message ${job.seal.header.id}, key ${job.seal.header.kid})`);
     return `sent ${job.data.template}`;
   }, { keyring, replay }),
-  { connection: { host, port }, concurrency: 20 },
+  { connection, concurrency: 20 },
 );
 
 worker.on('failed', (job, err) => {

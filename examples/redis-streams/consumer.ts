@@ -11,11 +11,14 @@ import { Keyring } from 'sealq';
 import { RedisReplayStore } from 'sealq/redis';
 import { SealedStreamConsumer } from 'sealq/redis-streams';
 
-const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'; // the stream's Redis user
 const keyring = Keyring.fromJwks(readFileSync(process.env.KEYRING_FILE ?? '.keys/consumer-keyring.json', 'utf8'));
 const redis = new Redis(url);
-// Shared by every consumer of every group: remembers which messages were processed.
-const replay = new RedisReplayStore({ redis: url });
+// Shared by every consumer of every group: remembers which messages were processed. It connects as
+// a Redis user of its own that stream writers do not have (or to a Redis of its own); start()
+// checks that. With REPLAY_REDIS_URL unset it shares the stream's credentials: a warning, and a
+// refusal with NODE_ENV=production.
+const replay = new RedisReplayStore({ redis: process.env.REPLAY_REDIS_URL ?? url });
 
 const consumer = new SealedStreamConsumer({
   redis,
