@@ -28,6 +28,7 @@ function record(message: unknown, at: number): AuditRecord | undefined {
     const v = m[f];
     if (typeof v === 'string') r[f] = v.length > MAX_FIELD ? `${v.slice(0, MAX_FIELD)}...` : v;
   }
+  if (m.mode === 'report') r.mode = 'report'; // a rejection let through (report-only mode)
   return r;
 }
 

@@ -43,3 +43,8 @@ export { exportEncryptedKeyring, importEncryptedKeyring, readBackupInfo, BackupP
 export type { ExportBackupOptions, BackupInfo, ScryptParams } from './keys/backup.js';
 export { onAudit, KeyUsage, OTHER_KID } from './audit-log.js';
 export type { AuditRecord, OnAuditOptions, KeyUsageStats, KeyUsageOptions } from './audit-log.js';
+export type { ClaimEvent, DeadLetterEvent } from './audit.js';
+export { modeFor } from './report-mode.js';
+export type { VerifyMode, ModeOption, ModeRules, ContextModes } from './report-mode.js';
+export { RejectionLog, logRejections, DEFAULT_REJECTION_LOG_LINES, DEFAULT_REJECTION_LOG_INTERVAL_MS } from './rejection-log.js';
+export type { Rejection, RejectionLogOptions } from './rejection-log.js';

@@ -24,6 +24,8 @@ import {
 import { current } from './keys/keyring.js';
 import type { Keyring, KeyringSource } from './keys/keyring.js';
 import type { SealKey } from './keys/key.js';
+import { checkMode, modeFor, reportable } from './report-mode.js';
+import type { ModeOption } from './report-mode.js';
 
 export interface OpenOptions {
   /** The context this consumer serves (queue name); a message sealed for another one is rejected. Required. */
@@ -44,6 +46,12 @@ export interface OpenOptions {
   now?: number;
   /** Default 1 MiB. */
   maxPayloadBytes?: number;
+  /**
+   * 'enforce' (the default) rejects; 'report' lets a message that fails verification through,
+   * marked with `wouldReject`, counted and audited with its code (a report-only rollout). Rules
+   * may set it per ctx (the one this consumer serves) and per typ; see ModeRules.
+   */
+  mode?: ModeOption;
 }
 
 export interface OpenedMessage {
@@ -53,6 +61,12 @@ export interface OpenedMessage {
   readonly header: Header;
   /** End of the message's validity window (ms since the epoch), clock skew included. */
   readonly validUntil: number;
+  /**
+   * Report mode only: the message failed verification with this error and was let through.
+   * Nothing about it is verified: `header` is as the message claimed it (every field empty, iat
+   * 0, if it carried none), `payload` the bytes as they came, `validUntil` 0.
+   */
+  readonly wouldReject?: RejectionError;
 }
 
 export type Envelope = string | Uint8Array | SealedObject | DetachedEnvelope;
@@ -84,6 +98,7 @@ function checkOptions(o: OpenOptions): void {
   if (o.maxAge !== undefined) parseDuration(o.maxAge, 'maxAge');
   if (o.clockSkew !== undefined) parseDuration(o.clockSkew, 'clockSkew');
   if (o.maxValidity !== undefined && parseDuration(o.maxValidity, 'maxValidity') === 0) throw new InvalidArgumentError('maxValidity must be longer than 0');
+  if (o.mode !== undefined) checkMode(o.mode);
 }
 
 function describe(v: unknown): string {
@@ -251,10 +266,38 @@ function checkClaims(header: Header, o: OpenOptions): number {
   return end + skew;
 }
 
-function publish(header: Header | undefined, code: string | undefined): void {
+/** The context the consumer serves: its own, or, given several, the claimed one when it is among them. */
+function servedCtx(want: string | readonly string[], header: Header | undefined): string {
+  if (typeof want === 'string') return want;
+  return header !== undefined && want.includes(header.ctx) ? header.ctx : want[0]!;
+}
+
+function publish(header: Header | undefined, code: string | undefined, o: OpenOptions, t0: number, report: boolean): void {
   // On rejection the header fields are as claimed (unverified), which is what an operator needs to trace it.
-  const h = header === undefined ? {} : { kid: header.kid, ctx: header.ctx, typ: header.typ, id: header.id };
-  openChannel.publish(code === undefined ? { op: 'open', outcome: 'ok', ...h } : { op: 'open', outcome: 'rejected', code, ...h });
+  const consumerCtx = servedCtx(o.ctx, header);
+  const seconds = t0 === 0 ? undefined : (performance.now() - t0) / 1000;
+  if (code === undefined) {
+    openChannel.publish({ op: 'open', outcome: 'ok', kid: header!.kid, ctx: header!.ctx, typ: header!.typ, id: header!.id, alg: header!.alg, consumerCtx, seconds });
+    return;
+  }
+  const h = header === undefined ? {} : { kid: header.kid, ctx: header.ctx, typ: header.typ, id: header.id, alg: header.alg };
+  openChannel.publish(report ? { op: 'open', outcome: 'rejected', code, ...h, consumerCtx, seconds, mode: 'report' } : { op: 'open', outcome: 'rejected', code, ...h, consumerCtx, seconds });
+}
+
+/** What open's caller gets in report mode for a message that failed: the bytes as they came, nothing verified. */
+const UNREAD_HEADER: Header = Object.freeze({ kid: '', alg: '' as Header['alg'], id: '', iat: 0, ctx: '' });
+
+function asBytes(envelope: unknown): Buffer | undefined {
+  if (typeof envelope === 'string') return Buffer.from(envelope, 'utf8');
+  if (envelope instanceof Uint8Array) return Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
+  if (isDetachedEnvelope(envelope)) return envelope.payload instanceof Uint8Array ? asBytes(envelope.payload) : undefined;
+  if (typeof envelope !== 'object' || envelope === null) return undefined;
+  try {
+    // An object that is no sealed object (plain job data): its JSON text, as a JSON queue stores it.
+    return Buffer.from(JSON.stringify(envelope), 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -264,28 +307,36 @@ function publish(header: Header | undefined, code: string | undefined): void {
  */
 export function open(keyring: Keyring | KeyringSource, envelope: Envelope, options: OpenOptions): OpenedMessage {
   checkOptions(options);
-  const seen: { header?: Header } = {};
+  const t0 = openChannel.hasSubscribers ? performance.now() : 0;
+  const seen: { header?: Header; raw?: RawEnvelope } = { header: undefined, raw: undefined };
   try {
-    const raw = decode(envelope, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
+    const raw = (seen.raw = decode(envelope, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES));
     const header = verify(current(keyring), raw, seen);
-    return accepted(raw, header, options);
+    return accepted(raw, header, options, t0);
   } catch (e) {
-    throw rejected(e, seen);
+    return rejected(e, seen, options, envelope, t0);
   }
 }
 
-function accepted(raw: RawEnvelope, header: Header, options: OpenOptions): OpenedMessage {
+function accepted(raw: RawEnvelope, header: Header, options: OpenOptions, t0: number): OpenedMessage {
   const validUntil = checkClaims(header, options);
-  if (openChannel.hasSubscribers) publish(header, undefined);
+  if (openChannel.hasSubscribers) publish(header, undefined, options, t0, false);
   return { payload: raw.payload, header, validUntil };
 }
 
-/** Fail closed: any unexpected exception inside verification becomes a rejection. */
-function rejected(e: unknown, seen: { header?: Header }): RejectionError | InvalidArgumentError {
+/**
+ * Fail closed: any unexpected exception inside verification becomes a rejection, thrown; in
+ * report mode a verdict on the message is returned instead, marked wouldReject.
+ */
+function rejected(e: unknown, seen: { header?: Header; raw?: RawEnvelope }, options: OpenOptions, envelope: Envelope, t0: number): OpenedMessage {
   const err = e instanceof RejectionError || e instanceof InvalidArgumentError ? e
     : new SignatureInvalidError('message could not be verified (unexpected verifier error); rejected', { cause: e });
-  if (openChannel.hasSubscribers) publish(seen.header, err.code);
-  return err;
+  const payload = options.mode !== undefined && reportable(err) && modeFor(options.mode, servedCtx(options.ctx, seen.header), typeof options.typ === 'string' ? options.typ : seen.header?.typ) === 'report'
+    ? (seen.raw?.payload ?? asBytes(envelope))
+    : undefined;
+  if (openChannel.hasSubscribers) publish(seen.header, err.code, options, t0, payload !== undefined);
+  if (payload === undefined) throw err;
+  return { payload, header: seen.header ?? UNREAD_HEADER, validUntil: 0, wouldReject: err as RejectionError };
 }
 
 /**
@@ -297,12 +348,13 @@ function rejected(e: unknown, seen: { header?: Header }): RejectionError | Inval
  */
 export async function openAsync(keyring: Keyring | KeyringSource, envelope: Envelope, options: OpenOptions): Promise<OpenedMessage> {
   checkOptions(options);
-  const seen: { header?: Header } = {};
+  const t0 = openChannel.hasSubscribers ? performance.now() : 0;
+  const seen: { header?: Header; raw?: RawEnvelope } = { header: undefined, raw: undefined };
   try {
-    const raw = decode(envelope, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
+    const raw = (seen.raw = decode(envelope, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES));
     const header = await verifyAsync(current(keyring), raw, seen);
-    return accepted(raw, header, options);
+    return accepted(raw, header, options, t0);
   } catch (e) {
-    throw rejected(e, seen);
+    return rejected(e, seen, options, envelope, t0);
   }
 }

@@ -107,7 +107,7 @@ function start(keyring: Keyring | KeyringSource, payload: string | Uint8Array, o
   const hb = Buffer.from(serializeHeader(header), 'utf8');
   // The shared scratch input only for a signature made before this returns.
   const sig = pooled ? key.signAsync(signingInput(hb, body)) : key.sign(signingInput(hb, body, !key.external));
-  if (sealChannel.hasSubscribers) sealChannel.publish({ op: 'seal', outcome: 'ok', kid: key.kid, ctx: header.ctx, typ: header.typ, id: header.id });
+  if (sealChannel.hasSubscribers) sealChannel.publish({ op: 'seal', outcome: 'ok', kid: key.kid, ctx: header.ctx, typ: header.typ, id: header.id, alg: key.alg });
   return { payload: body, header, hb, sig };
 }
 
