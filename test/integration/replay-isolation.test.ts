@@ -5,7 +5,12 @@
 import { after, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Cluster, Redis } from 'ioredis';
 import { Keyring, MemoryReplayStore, StoreNotIsolatedError } from '../../src/index.js';
 import type { SourceLogger } from '../../src/index.js';
 import { RedisReplayStore, assertStoreIsolated, checkStoreIsolation } from '../../src/replay/redis.js';
@@ -41,8 +46,8 @@ const stops: Array<() => Promise<void>> = [];
 after(async () => {
   for (const stop of stops) await stop();
 });
-function ownServer(): Promise<OwnRedisServer> {
-  return startRedisServer({ after: (fn: () => Promise<void>) => void stops.push(fn) } as unknown as TestContext);
+function ownServer(args: string[] = []): Promise<OwnRedisServer> {
+  return startRedisServer({ after: (fn: () => Promise<void>) => void stops.push(fn) } as unknown as TestContext, { args });
 }
 
 /** An ioredis client closed after the test. */
@@ -51,6 +56,33 @@ function client(t: TestContext, url: string): Redis {
   c.on('error', () => undefined);
   t.after(() => c.disconnect());
   return c;
+}
+
+/** Our own three-master Redis Cluster, every node with the users above. */
+async function ownCluster(): Promise<Array<{ host: string; port: number }>> {
+  const dir = await mkdtemp(join(tmpdir(), 'sealq-iso-cluster-'));
+  const nodes: Array<{ host: string; port: number }> = [];
+  for (let i = 0; i < 3; i++) {
+    const { port } = await ownServer(['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${i}.conf`, '--dir', dir]);
+    nodes.push({ host: '127.0.0.1', port });
+  }
+  stops.push(() => rm(dir, { recursive: true, force: true }));
+  await promisify(execFile)('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+  for (const n of nodes) {
+    const r = new Redis(n);
+    try {
+      await acl(r);
+      // ioredis's Cluster client reads the slot map and the cluster's state as the store's user.
+      await r.call('ACL', 'SETUSER', 'sealq-replay', '+cluster|slots', '+cluster|info');
+      for (let i = 0; !/cluster_state:ok/.test(String(await r.call('CLUSTER', 'INFO'))); i++) {
+        if (i > 200) throw new Error('the test cluster did not become ready');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      r.disconnect();
+    }
+  }
+  return nodes;
 }
 
 /** Our own redis-server with the users above; `default` stays the administrator. */
@@ -145,6 +177,27 @@ describe('checkStoreIsolation', () => {
     const b = await ownServer();
     const replay = store(t, a.url);
     assert.deepEqual(await checkStoreIsolation(replay, b.url), { isolated: true, by: 'separate-server', queueUser: 'default', problems: [] });
+  });
+
+  test('Redis Cluster: every master is checked; one node whose queue user may write the store is reported', async (t) => {
+    const nodes = await ownCluster();
+    const cluster = (user: 'sealq-replay' | 'app', password: string): Cluster => {
+      const c = new Cluster(nodes, { redisOptions: { username: user, password } });
+      c.on('error', () => undefined);
+      t.after(() => c.disconnect());
+      return c;
+    };
+    const replay = new RedisReplayStore({ redis: cluster('sealq-replay', STORE_PW) });
+    const queue = cluster('app', APP_PW);
+    assert.deepEqual(await checkStoreIsolation(replay, queue), { isolated: true, by: 'acl', queueUser: 'app', problems: [] });
+
+    // One node where the queue's user was given the store's keys too (ACLs are per node).
+    const admin = new Redis(nodes[1]!);
+    t.after(() => admin.disconnect());
+    await admin.call('ACL', 'SETUSER', 'app', '~sealq:r:*');
+    const report = await checkStoreIsolation(replay, queue);
+    assert.equal(report.isolated, false);
+    assert.match(report.problems.join('\n'), /"app" may run DEL, UNLINK, SET/);
   });
 
   test('unknown or unreachable queue connection: not isolated, with the reason', async (t) => {
