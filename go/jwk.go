@@ -297,6 +297,10 @@ func (k *Key) readMaterial(v *jvalue) *Error {
 		if !okn || !oke {
 			return keyErr(k.kid, "n and e are required for an RSA key")
 		}
+		// RFC 7518 §6.3.1: the minimum number of octets, so one key has one text.
+		if len(n) == 0 || n[0] == 0 || len(e) == 0 || e[0] == 0 {
+			return keyErr(k.kid, "n and e of an RSA key must have no leading zero bytes")
+		}
 		N := new(big.Int).SetBytes(n)
 		E := new(big.Int).SetBytes(e)
 		if bits := N.BitLen(); bits < 2048 || bits > 4096 {

@@ -106,6 +106,17 @@ func TestKeyVectors(t *testing.T) {
 				keys = r.Keys()
 			}
 			check(v.Name, "ParseKeyring", keys, err, v.Expected.Error, v.Expected.Keys)
+		case "keyring-text":
+			var text string
+			if err := json.Unmarshal(v.Document, &text); err != nil {
+				t.Fatalf("%s: document is not a string: %v", v.Name, err)
+			}
+			r, err := ParseKeyring([]byte(text))
+			var keys []*Key
+			if err == nil {
+				keys = r.Keys()
+			}
+			check(v.Name, "ParseKeyring (text)", keys, err, v.Expected.Error, v.Expected.Keys)
 		default:
 			t.Errorf("%s: kind %q unknown to this runner", v.Name, v.Kind)
 		}

@@ -78,8 +78,8 @@ export interface KeySummary {
 
 export interface KeyVector {
   name: string;
-  /** "key": one JWK, loaded on its own; "keyring": a JWKS document. */
-  kind: 'key' | 'keyring';
+  /** "key": one JWK, loaded on its own; "keyring": a JWKS document; "keyring-text": a JWKS as exact JSON text (a string). */
+  kind: 'key' | 'keyring' | 'keyring-text';
   reason: string;
   document: unknown;
   expected: { error: 'ERR_INVALID_KEY' | 'ERR_INVALID_KEYRING' } | { keys: KeySummary[] };
@@ -216,6 +216,34 @@ function keyringVectors(): KeyVector[] {
     invalidKeyring('keyring/two-primaries', 'at most one primary key', { keys: [hs({ status: 'primary' }), ed({ status: 'primary' })] }),
     invalidKeyring('keyring/one-invalid-key', 'one invalid key makes the whole document invalid', { keys: [ed(), hs({ status: 'retired' })] }),
     {
+      name: 'invalid/keyring-text/duplicate-status',
+      kind: 'keyring-text',
+      reason: 'a member name repeats in a key ("status": "revoked", then "active"): parsers disagree on which one counts, so the text is refused',
+      document: `{"keys":[{"kty":"oct","kid":"hs256-key","alg":"HS256","k":"${HS256}","status":"revoked","status":"active"}]}`,
+      expected: { error: 'ERR_INVALID_KEYRING' },
+    },
+    {
+      name: 'invalid/keyring-text/duplicate-keys',
+      kind: 'keyring-text',
+      reason: '"keys" twice at the top level',
+      document: `{"keys":[],"keys":[{"kty":"oct","kid":"hs256-key","alg":"HS256","k":"${HS256}"}]}`,
+      expected: { error: 'ERR_INVALID_KEYRING' },
+    },
+    {
+      name: 'invalid/keyring-text/duplicate-policy-ctx',
+      kind: 'keyring-text',
+      reason: '"ctx" twice in a policy: one list would widen what the key may sign',
+      document: `{"keys":[{"kty":"oct","kid":"hs256-key","alg":"HS256","k":"${HS256}","policy":{"ctx":["billing"],"ctx":["*"]}}]}`,
+      expected: { error: 'ERR_INVALID_KEYRING' },
+    },
+    {
+      name: 'valid/keyring-text/colons-in-strings',
+      kind: 'keyring-text',
+      reason: 'timestamps and patterns hold colons inside strings; only name separators count as members',
+      document: `{ "keys": [ {"kty":"oct", "kid":"hs256-key", "alg":"HS256", "k":"${HS256}", "not_before":"2026-01-01T00:00:00Z", "policy":{"ctx":["tenant:*"]}} ] }`,
+      expected: { keys: [{ ...HS_SUMMARY, not_before: Date.UTC(2026, 0, 1), policy: { ctx: ['tenant:*'] } }] },
+    },
+    {
       name: 'valid/keyring/two-keys-unknown-top-level-member',
       kind: 'keyring',
       reason: 'unknown top-level members of the document are ignored; keys keep their order',
@@ -274,6 +302,13 @@ function keyMemberVectors(): KeyVector[] {
   ];
 }
 
+/** The same bytes in another text: the last character's unused bits set. */
+function setTrailingBit(b64: string): string {
+  const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  if (b64.length % 4 === 0) throw new Error('no unused bits');
+  return b64.slice(0, -1) + A[A.indexOf(b64.at(-1)!) | 1]!;
+}
+
 function materialVectors(): KeyVector[] {
   const rsa = (n: string): Jwk => ({ kty: 'RSA', kid: 'rsa-key', alg: 'PS256', n, e: 'AQAB' });
   const RSA_SUMMARY: KeySummary = { kid: 'rsa-key', alg: 'PS256', status: 'active', can_sign: false };
@@ -288,6 +323,14 @@ function materialVectors(): KeyVector[] {
     invalidKey('hmac/hs512-63-bytes', 'an HS512 secret is at least 64 bytes', { kty: 'oct', kid: 'hs512-key', alg: 'HS512', k: HS512_63 }),
     invalidKey('hmac/hs512-with-hs256-secret', 'an HS512 secret is at least 64 bytes', { kty: 'oct', kid: 'hs512-key', alg: 'HS512', k: HS256 }),
     invalidKey('hmac/k-not-base64url', 'k is base64url', hs({ k: 'a+b/c=' })),
+    invalidKey('material/k-padded', 'key material is unpadded base64url', hs({ k: `${HS256}=` })),
+    invalidKey('material/k-trailing-bits', 'key material is canonical base64url: the unused bits of the last character are zero', hs({ k: setTrailingBit(HS256) })),
+    invalidKey('material/ec-x-33-bytes', 'a P-256 coordinate is exactly 32 bytes (here a zero byte is prepended)', { kty: 'EC', crv: 'P-256', kid: 'p256-key', ...P256, x: Buffer.concat([Buffer.alloc(1), Buffer.from(P256.x, 'base64url')]).toString('base64url') }),
+    invalidKey('material/rsa-e-even', 'an RSA exponent is odd', { ...rsa(RSA2048_N), e: 'AQAC' }),
+    invalidKey('material/rsa-e-1', 'an RSA exponent is at least 3', { ...rsa(RSA2048_N), e: 'AQ' }),
+    invalidKey('material/rsa-e-leading-zero', 'an RSA exponent has no leading zero bytes', { ...rsa(RSA2048_N), e: 'AAEAAQ' }),
+    invalidKey('material/rsa-n-leading-zero', 'an RSA modulus has no leading zero bytes', { ...rsa(RSA2048_N), n: Buffer.concat([Buffer.alloc(1), Buffer.from(RSA2048_N, 'base64url')]).toString('base64url') }),
+    invalidKey('material/rsa-e-2-31', 'an RSA exponent is below 2^31', { ...rsa(RSA2048_N), e: 'gAAAAQ' }),
     validKey('hmac/hs512-64-bytes', 'a 64-byte HS512 secret', { kty: 'oct', kid: 'hs512-key', alg: 'HS512', k: HS512 }, { kid: 'hs512-key', alg: 'HS512', status: 'active', can_sign: true }),
     validKey('ec/p256-public', 'a P-256 public key', { kty: 'EC', crv: 'P-256', kid: 'p256-key', ...P256 }, { kid: 'p256-key', alg: 'ES256', status: 'active', can_sign: false }),
     validKey('ed25519/public', 'a real Ed25519 public key', ed(), ED_SUMMARY),
@@ -374,7 +417,7 @@ export function summarize(key: SealKey): KeySummary {
 /** The implementation's outcome for a vector, in the form of `expected`. */
 export function outcomeOf(v: KeyVector): KeyVector['expected'] {
   try {
-    const keys = v.kind === 'key' ? [importJwk(v.document)] : Keyring.fromJwks(v.document).keys();
+    const keys = v.kind === 'key' ? [importJwk(v.document)] : Keyring.fromJwks(v.document).keys();  // keyring-text: a string, parsed by fromJwks
     return { keys: keys.map(summarize) };
   } catch (e) {
     return { error: (e as { code?: string }).code as 'ERR_INVALID_KEY' };

@@ -1,4 +1,5 @@
 import { MalformedError, UnsupportedVersionError } from '../errors.js';
+import { separatorsOutsideStrings } from '../json-members.js';
 import { MAX_HEADER_BYTES, MAX_SIG_BYTES, MAX_SIGNATURES, maxCompactLength } from './limits.js';
 
 /**
@@ -229,22 +230,4 @@ export function parseObjectText(text: string | Uint8Array, maxPayloadBytes: numb
   if (Array.isArray(sigs)) for (const e of sigs) if (typeof e === 'object' && e !== null && !Array.isArray(e)) kept += Object.keys(e).length;
   if (separatorsOutsideStrings(s) !== kept) malformed('duplicate member names, or an unexpected nested object');
   return v as SealedObject;
-}
-
-/**
- * Name separators (`:`) outside strings in valid JSON text: one per member of every object as
- * written. More than the parser kept means a repeated name (or an object where none belongs).
- */
-export function separatorsOutsideStrings(json: string): number {
-  let n = 0;
-  let inString = false;
-  for (let i = 0; i < json.length; i++) {
-    const c = json.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x3a) n++;
-  }
-  return n;
 }

@@ -59,6 +59,7 @@ const KNOWN_MEMBERS = new Set([
   'status', 'not_before', 'not_after', 'policy', 'added_at', 'promoted_at', 'demoted_at', 'retired_at', 'revoked_at',
 ]);
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
+const MATERIAL_MEMBERS = ['k', 'x', 'y', 'n', 'e', 'd', 'p', 'q', 'dp', 'dq', 'qi'];
 const CRV: Partial<Record<Alg, string>> = { EdDSA: 'Ed25519', ES256: 'P-256' };
 
 function fail(kid: string, what: string): never {
@@ -108,6 +109,24 @@ export function importJwk(input: unknown, options: { allowPrivate?: boolean } = 
   }
   if (Object.keys(lifecycle).length > 0) info.lifecycle = lifecycle;
 
+  // One textual form per key, as for envelopes: canonical unpadded base64url (SPEC §7.1).
+  for (const m of MATERIAL_MEMBERS) {
+    const v = jwk[m];
+    if (v !== undefined && (typeof v !== 'string' || !/^[A-Za-z0-9_-]+$/.test(v) || Buffer.from(v, 'base64url').toString('base64url') !== v)) {
+      fail(kid, `${m} must be canonical base64url without padding`);
+    }
+  }
+  if (alg === 'ES256') {
+    for (const m of ['x', 'y', 'd']) if (typeof jwk[m] === 'string' && Buffer.from(jwk[m] as string, 'base64url').length !== 32) fail(kid, `${m} of a P-256 key must be exactly 32 bytes`);
+  }
+  if (alg === 'PS256' && typeof jwk.e === 'string' && typeof jwk.n === 'string') {
+    // RFC 7518 §6.3.1: the minimum number of octets, so one key has one text.
+    const e = Buffer.from(jwk.e, 'base64url');
+    const n = Buffer.from(jwk.n, 'base64url');
+    const v = e.length > 4 ? Infinity : e.reduce((acc, b) => acc * 256 + b, 0);
+    if (e[0] === 0 || v < 3 || v >= 2 ** 31 || v % 2 === 0) fail(kid, 'e of an RSA key must be odd, at least 3 and below 2^31, without leading zero bytes');
+    if (n[0] === 0 || n.length === 0 || (n.at(-1)! & 1) === 0) fail(kid, 'n of an RSA key must be odd, without leading zero bytes');
+  }
   const hasPrivate = PRIVATE_MEMBERS.some((m) => jwk[m] !== undefined);
   if (hasPrivate && options.allowPrivate === false) fail(kid, 'private key material is not accepted from this source');
 

@@ -1,3 +1,4 @@
+import { separatorsOutsideStrings } from '../json-members.js';
 import type { Alg } from '../crypto/algorithms.js';
 import { InvalidKeyringError, NoSigningKeyError, SealqError } from '../errors.js';
 import { INSPECT } from '../redact.js';
@@ -85,6 +86,9 @@ export class Keyring {
         }
         throw new InvalidKeyringError('the keyring is not valid JSON: expected a JWKS like {"keys":[...]}');
       }
+      // JSON.parse keeps the last of a repeated name; another implementation may keep the first
+      // and so read another key, status or policy from the same file (SPEC §7.1).
+      if (separatorsOutsideStrings(text) !== memberCount(doc)) throw new InvalidKeyringError('the keyring JSON repeats a member name in some object: each name may occur once per object');
     }
     const keys = (doc as { keys?: unknown } | null)?.keys;
     if (!Array.isArray(keys)) throw new InvalidKeyringError('a keyring must be a JWKS: a JSON object with a "keys" array');
@@ -168,4 +172,13 @@ export class Keyring {
   [INSPECT](): string {
     return this.toString();
   }
+}
+
+/** Members of every object in a parsed JSON value, nested ones included. */
+function memberCount(v: unknown): number {
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + memberCount(x), 0);
+  if (typeof v !== 'object' || v === null) return 0;
+  let n = 0;
+  for (const x of Object.values(v)) n += 1 + memberCount(x);
+  return n;
 }
