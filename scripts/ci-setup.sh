@@ -5,7 +5,8 @@
 set -euo pipefail
 
 # softhsm2: a software PKCS#11 token for test/integration/pkcs11.test.ts (the HSM signer).
-packages=(softhsm2 "$@")
+# prometheus: its promtool checks and unit-tests deploy/prometheus/sealq-alerts.yml (test/alert-rules.test.ts).
+packages=(softhsm2 prometheus "$@")
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "ci-setup: not a Debian-like system; install these yourself: ${packages[*]}" >&2
