@@ -1,9 +1,11 @@
+import { AdapterVerdicts } from '../../adapters/verdicts.js';
 import { openOnce } from '../../claim.js';
 import { isSealqError } from '../../errors.js';
 import { generateKey } from '../../keys/generate.js';
 import { exportPublicJwk, importJwk } from '../../keys/jwk.js';
 import { Keyring } from '../../keys/keyring.js';
 import { MemoryReplayStore } from '../../replay/memory.js';
+import type { VerifyMode } from '../../report-mode.js';
 import { seal } from '../../seal.js';
 import { DemoQueue } from './queue.js';
 
@@ -42,6 +44,8 @@ interface Tally {
   completions: number;
   codes: string[];
   failures: string[];
+  /** Report mode: the codes runs were let through with. */
+  reported: string[];
 }
 
 /** Rewrites one dot-separated part of a compact envelope (1 header, 2 payload), as an attacker with broker access would. */
@@ -127,6 +131,13 @@ function buildSteps(gateway: Gateway, producer: Keyring, partner: ReturnType<typ
 function judge(step: Step, t: Tally): RowResult {
   let did: string;
   let why: string;
+  if (t.reported.length > 0) {
+    did = 'processed (report mode)';
+    why = `would reject: ${t.reported.join(', ')}`;
+    const e = step.expect;
+    const ok = e.kind === 'rejected' && t.runs === 1 && t.completions === 1 && t.reported.length === 1 && t.reported[0] === e.code && t.codes.length === 0;
+    return ok ? { step, did, why, ok } : { step, did, why, ok, problem: e.kind === 'rejected' ? `expected processed once and reported with ${e.code}` : 'a legitimate message was reported' };
+  }
   if (t.completions > 0) {
     did = t.runs > 1 ? 'retried, then processed' : 'processed';
     why = t.runs > 1 ? `run 1 threw (${t.failures[0]}), released; run ${t.runs} completed` : 'verified, claimed, completed';
@@ -150,14 +161,21 @@ function judge(step: Step, t: Tally): RowResult {
 }
 
 export interface DemoResult {
+  /** 'report': the consumer ran in report mode (attacks processed and reported, not rejected). */
+  readonly mode?: 'report';
   readonly rows: RowResult[];
   readonly deadLetters: number;
   readonly charged: readonly string[];
   readonly kid: string;
 }
 
+export interface DemoOptions {
+  /** The consumer's mode: 'report' processes every attack and reports the code it would have got. Default enforce. */
+  mode?: VerifyMode;
+}
+
 /** Runs producer -> in-process queue -> consumer with the embedded defaults, and judges every row. */
-export async function runDemo(): Promise<DemoResult> {
+export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const producer = Keyring.generate('HS256', { kid: 'demo-hs256' });
   const partner = generateKey('EdDSA', { kid: 'partner-ed25519', status: 'active' });
   // The consumer holds the shared HS256 secret and trusts a partner's Ed25519 public key.
@@ -166,13 +184,17 @@ export async function runDemo(): Promise<DemoResult> {
   const gateway = new Gateway();
   const queue = new DemoQueue<Job>(QUEUE);
   const steps = buildSteps(gateway, producer, partner);
-  const tallies = steps.map((): Tally => ({ runs: 0, completions: 0, codes: [], failures: [] }));
+  const tallies = steps.map((): Tally => ({ runs: 0, completions: 0, codes: [], failures: [], reported: [] }));
+  // The demo queue reports its dead letters the way every adapter does (metrics, logs, traces).
+  const verdicts = new AdapterVerdicts({ adapter: 'demo', consumerCtx: QUEUE, keptIn: 'demo-dead-letters' });
+  const claimOptions = options.mode === undefined ? { ctx: QUEUE, typ: JOB_TYPE, replay: store } : { ctx: QUEUE, typ: JOB_TYPE, replay: store, mode: options.mode };
 
   queue.consume(async ({ message }) => {
     const t = tallies[message.row]!;
     try {
-      await openOnce(consumer, message.body, { ctx: QUEUE, typ: JOB_TYPE, replay: store }, async (msg) => {
+      await openOnce(consumer, message.body, claimOptions, async (msg) => {
         t.runs++;
+        if (msg.wouldReject !== undefined) t.reported.push(msg.wouldReject.code);
         await gateway.charge(JSON.parse(msg.payload.toString('utf8')) as { to: string; amount_cents: number });
       });
       t.completions++;
@@ -180,6 +202,7 @@ export async function runDemo(): Promise<DemoResult> {
     } catch (e) {
       if (isSealqError(e) && e.rejection) {
         t.codes.push(e.code);
+        if (!e.retryable) verdicts.deadLettered(e.code, message.body);
         return { verdict: e.retryable ? 'retry' : 'dead-letter', reason: e.code };
       }
       // The processor failed: openOnce released the claim, so the redelivery may run it again.
@@ -194,5 +217,6 @@ export async function runDemo(): Promise<DemoResult> {
     queue.push({ row, body: step.body });
     await queue.drained();
   }
-  return { rows: steps.map((s, i) => judge(s, tallies[i]!)), deadLetters: queue.deadLetters.length, charged: gateway.charged, kid: producer.primary!.kid };
+  const mode = options.mode === 'report' ? { mode: 'report' as const } : {};
+  return { ...mode, rows: steps.map((s, i) => judge(s, tallies[i]!)), deadLetters: queue.deadLetters.length, charged: gateway.charged, kid: producer.primary!.kid };
 }

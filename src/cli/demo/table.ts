@@ -26,12 +26,12 @@ export function renderDemo(r: DemoResult, s: Style): string {
 
   const out: string[] = [];
   out.push(s.bold(`sealq demo: producer -> in-process queue "payments" -> consumer`));
-  out.push(s.dim(`  HS256 key "${r.kid}" shared by producer and consumer; in-memory replay store; consumer runs "charge" jobs only`));
+  out.push(s.dim(`  HS256 key "${r.kid}" shared by producer and consumer; in-memory replay store; consumer runs "charge" jobs only${r.mode === 'report' ? '; REPORT MODE' : ''}`));
   out.push('');
   out.push(s.bold(line(head, (_c, t) => t)));
   r.rows.forEach((row, i) => {
     const text = line(cells[i]!, (c, t) => {
-      if (c === 2) return row.did === 'processed' ? s.good(t) : row.did.startsWith('retried') ? s.warn(t) : row.did === 'rejected' ? s.good(t) : s.bad(t);
+      if (c === 2) return row.did === 'processed' ? s.good(t) : row.did.startsWith('retried') || row.did.endsWith('(report mode)') ? s.warn(t) : row.did === 'rejected' ? s.good(t) : s.bad(t);
       return t;
     });
     out.push(row.ok ? text : `${text}  ${s.bad(`<- FAIL: ${row.problem}`)}`);
@@ -40,7 +40,10 @@ export function renderDemo(r: DemoResult, s: Style): string {
   const attacks = r.rows.filter((x) => x.step.expect.kind === 'rejected');
   const legit = r.rows.filter((x) => x.step.expect.kind === 'processed');
   const failed = r.rows.map((x, i) => ({ x, n: i + 1 })).filter(({ x }) => !x.ok);
-  if (failed.length === 0) {
+  if (failed.length === 0 && r.mode === 'report') {
+    out.push(s.good(`ok (report mode): ${attacks.length} attacks processed, each reported with the code enforcement would reject it with; ${legit.length} legitimate messages processed exactly once.`));
+    out.push(s.dim('  Nothing was rejected: switch the consumer to enforce once the would-reject counts stay at zero.'));
+  } else if (failed.length === 0) {
     out.push(s.good(`ok: ${attacks.length} attacks rejected with the expected code; ${legit.length} legitimate messages processed exactly once (one after a retry).`));
     out.push(s.dim(`  ${r.deadLetters} rejected messages kept in the dead-letter list for inspection, none dropped.`));
   } else {
