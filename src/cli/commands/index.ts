@@ -7,6 +7,7 @@ import { keyringCommand } from './keyring.js';
 import { openCommand } from './open.js';
 import { publicCommand } from './public.js';
 import { sealCommand } from './seal.js';
+import { statsCommand } from './stats.js';
 
 /** Every `sealq` command, in the order `sealq --help` lists them. To add one, append it here. */
-export const COMMANDS: Command[] = [keygen, publicCommand, sealCommand, openCommand, inspectCommand, demo, keyCommand, keyringCommand];
+export const COMMANDS: Command[] = [keygen, publicCommand, sealCommand, openCommand, inspectCommand, demo, keyCommand, keyringCommand, statsCommand];
