@@ -55,14 +55,15 @@ const combos = bullmqs
   .map((b) => ({ bullmq: b, ioredis: ioredises.find((i) => major(i) === major(b)) ?? ioredises.at(-1) }))
   .filter((c) => !(major(c.bullmq) === major(installed.bullmq) && major(c.ioredis) === major(installed.ioredis)));
 
-// The tests to run: each adapter's, the Redis replay store's (its isolation check and the CLI's
-// --replay redis:// included), the protocol test, and the declarations test (which reads
-// SEALQ_COMPAT_MODULES itself). A fixed list, so that a new test file does not grow the suite's
+// The tests to run: each adapter's (for Asynq, the Node producer's), the Redis replay store's
+// (its isolation check and the CLI's --replay redis:// included), the protocol test, and the
+// declarations test (which reads SEALQ_COMPAT_MODULES itself). A fixed list, so that a new test file does not grow the suite's
 // time unnoticed: add it here when it tests bullmq or ioredis.
 const MATRIX = [
   /^test\/integration\/bullmq[\w-]*\.test\.ts$/,
   /^test\/integration\/redis-(streams|store|resp3)\.test\.ts$/,
   /^test\/integration\/(replay-isolation|cli-replay)\.test\.ts$/,
+  /^test\/integration\/asynq-(producer|layout)\.test\.ts$/,
   /^test\/declarations\.test\.ts$/,
 ];
 function walk(dir) {
