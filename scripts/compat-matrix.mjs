@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// The compatibility matrix: the adapter tests (bullmq, Redis Streams, the Redis replay store) run
-// again against the majors of bullmq and ioredis the project does not install. The peer ranges in package.json
-// name what is supported ("^5.81.5 || ^6.7.0"); each alternative's minimum is tested: the
-// installed one by the main suite, every other one here, installed exactly into
-// .scratch/compat-<versions>/ (ignored by git, reused while its versions match).
+// The compatibility matrix: the adapter tests (BullMQ, Redis Streams, Asynq's producer, the Redis
+// replay store) run again against the majors of bullmq and ioredis the project does not install.
+// The peer ranges in package.json name what is supported ("^5.81.5 || ^6.7.0"); each
+// alternative's minimum is tested: the installed one by the main suite, every other one here,
+// installed exactly into .scratch/compat-<versions>/ (ignored by git, reused while its versions
+// match).
 //
 // bullmq and ioredis are then resolved from that folder by a module hook
 // (compat-matrix-register.mjs, given to every process through NODE_OPTIONS, so forked workers and
@@ -57,8 +58,8 @@ const combos = bullmqs
 
 // The tests to run: each adapter's (for Asynq, the Node producer's), the Redis replay store's
 // (its isolation check and the CLI's --replay redis:// included), the protocol test, and the
-// declarations test (which reads SEALQ_COMPAT_MODULES itself). A fixed list, so that a new test file does not grow the suite's
-// time unnoticed: add it here when it tests bullmq or ioredis.
+// declarations test (which reads SEALQ_COMPAT_MODULES itself). A fixed list, so that a new test
+// file does not grow the suite's time unnoticed: add it here when it tests bullmq or ioredis.
 const MATRIX = [
   /^test\/integration\/bullmq[\w-]*\.test\.ts$/,
   /^test\/integration\/redis-(streams|store|resp3)\.test\.ts$/,
