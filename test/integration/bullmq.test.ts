@@ -51,10 +51,16 @@ describe('sealq/bullmq: sealJobData', () => {
     const h = headerOf(sealJobData(keyring, 'emails', 'digest', {}, { now, perRun: true }));
     assert.ok(h.id.startsWith(PER_RUN_ID_PREFIX));
     assert.equal(h.nbf, undefined);
-    assert.equal(h.exp, now + 90 * 86_400_000);
+    assert.equal(h.exp, now + 30 * 86_400_000); // the default maxValidity a worker accepts
     const end = new Date(now + 86_400_000);
     assert.equal(headerOf(sealJobData(keyring, 'emails', 'digest', {}, { now, perRun: true, endDate: end, grace: '1h' })).exp, end.getTime() + 3_600_000);
     assert.equal(headerOf(sealJobData(keyring, 'emails', 'digest', {}, { now, perRun: true, schedulerValidity: '7d' })).exp, now + 7 * 86_400_000);
+    // A distant endDate is cut to maxValidity, so workers still accept the seal (ERR_VALIDITY_TOO_LONG otherwise).
+    const far = now + 365 * 86_400_000;
+    assert.equal(headerOf(sealJobData(keyring, 'emails', 'digest', {}, { now, perRun: true, endDate: far })).exp, now + 30 * 86_400_000);
+    assert.equal(headerOf(sealJobData(keyring, 'emails', 'digest', {}, { now, perRun: true, endDate: far, maxValidity: '400d' })).exp, far + 86_400_000);
+    // A job delayed beyond maxValidity is refused with a message that says what to raise.
+    assert.throws(() => sealJobData(keyring, 'emails', 'later', {}, { now, delay: 40 * 86_400_000 }), /maxValidity/);
   });
 
   test('refuses what it cannot seal faithfully', () => {

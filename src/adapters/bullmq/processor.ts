@@ -86,6 +86,8 @@ export interface SealedProcessorOptions {
   logger?: SourceLogger;
   /** For envelopes without a signed expiry: how long after issue they stay valid. Default 24h. */
   maxAge?: number | string;
+  /** Longest signed validity (exp - iat) accepted; longer is ERR_VALIDITY_TOO_LONG. Default 30d. */
+  maxValidity?: number | string;
   /** Tolerated clock difference between producers and workers. Default 60s. */
   clockSkew?: number | string;
   /** Default 1 MiB. */
@@ -160,6 +162,7 @@ function settings(o: SealedProcessorOptions): Settings {
   const dur = (v: number | string | undefined, what: string, dflt: number): number => (v === undefined ? dflt : parseDuration(v, what));
   const openOpts: Omit<OpenOptions, 'ctx' | 'typ'> = {};
   if (o.maxAge !== undefined) openOpts.maxAge = parseDuration(o.maxAge, 'maxAge');
+  if (o.maxValidity !== undefined) openOpts.maxValidity = parseDuration(o.maxValidity, 'maxValidity');
   const skew = dur(o.clockSkew, 'clockSkew', DEFAULT_CLOCK_SKEW_MS);
   openOpts.clockSkew = skew;
   const maxPayloadBytes = o.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;

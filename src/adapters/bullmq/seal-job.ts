@@ -2,6 +2,7 @@ import { parseDuration } from '../../duration.js';
 import { randomId } from '../../envelope/id.js';
 import type { SealedObject } from '../../envelope/carriers.js';
 import { InvalidArgumentError } from '../../errors.js';
+import { DEFAULT_MAX_VALIDITY_MS } from '../../open.js';
 import { current } from '../../keys/keyring.js';
 import type { Keyring, KeyringSource } from '../../keys/keyring.js';
 import { sealObject, sealObjectAsync } from '../../seal.js';
@@ -22,8 +23,11 @@ export const PER_RUN_ID_PREFIX = 'perrun.';
 
 /** Default validity after a job becomes due (after its delay): retries with backoff and backlog. */
 export const DEFAULT_GRACE_MS = 24 * 3_600_000;
-/** Default validity of a scheduler's seal when its repeat options have no endDate. */
-export const DEFAULT_SCHEDULER_VALIDITY_MS = 90 * 24 * 3_600_000;
+/**
+ * Default validity of a scheduler's seal when its repeat options have no endDate: the longest a
+ * consumer accepts by default (maxValidity, 30 days).
+ */
+export const DEFAULT_SCHEDULER_VALIDITY_MS = 30 * 24 * 3_600_000;
 
 /** Producer settings shared by sealJobData, sealedQueue and the flow helpers. */
 export interface JobSealSettings {
@@ -36,9 +40,16 @@ export interface JobSealSettings {
   /**
    * Validity of a job scheduler's (or repeatable job's) seal when the repeat options have no
    * endDate. Every run of the scheduler reuses the one seal, so re-upsert the scheduler (on every
-   * deploy, say) before this runs out. Default 90d.
+   * deploy, say) before this runs out. Default 30d, and at most maxValidity.
    */
   schedulerValidity?: number | string;
+  /**
+   * Longest validity a seal may have (exp - iat); consumers reject longer ones
+   * (ERR_VALIDITY_TOO_LONG, their own maxValidity, default 30d). A scheduler's seal that would
+   * outlast it (a distant endDate) is cut to it; a delayed job whose due time plus grace lies
+   * beyond it is refused: raise maxValidity here and on the workers. Default 30d.
+   */
+  maxValidity?: number | string;
 }
 
 export interface SealJobDataOptions extends JobSealSettings {
@@ -86,14 +97,17 @@ export function jobSealOptions(queueName: string, jobName: string, o: SealJobDat
   const now = o.now ?? Date.now();
   const grace = o.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(o.grace, 'grace');
   const opts: SealOptions = { ctx: queueName, typ: jobName, ct: JOB_CONTENT_TYPE, now };
+  if (o.maxValidity !== undefined) opts.maxValidity = o.maxValidity;
   if (o.maxPayloadBytes !== undefined) opts.maxPayloadBytes = o.maxPayloadBytes;
   if (o.perRun === true) {
     // One seal serves every run, for as long as the scheduler lives; no not-before, since runs
     // come at times BullMQ computes, not the producer.
     opts.id = o.id ?? PER_RUN_ID_PREFIX + randomId();
     if (!opts.id.startsWith(PER_RUN_ID_PREFIX)) throw new InvalidArgumentError(`a per-run seal's id must start with "${PER_RUN_ID_PREFIX}"`);
-    opts.expiresAt = o.expiresAt ?? (o.endDate !== undefined ? time(o.endDate, 'endDate') + grace
-      : now + (o.schedulerValidity === undefined ? DEFAULT_SCHEDULER_VALIDITY_MS : parseDuration(o.schedulerValidity, 'schedulerValidity')));
+    // A distant endDate is cut to what consumers accept: re-upserting re-seals anyway.
+    const longest = o.maxValidity === undefined ? DEFAULT_MAX_VALIDITY_MS : parseDuration(o.maxValidity, 'maxValidity');
+    opts.expiresAt = o.expiresAt ?? (o.endDate !== undefined ? Math.min(time(o.endDate, 'endDate') + grace, now + longest)
+      : now + (o.schedulerValidity === undefined ? Math.min(DEFAULT_SCHEDULER_VALIDITY_MS, longest) : parseDuration(o.schedulerValidity, 'schedulerValidity')));
     return opts;
   }
   if (o.id !== undefined) {

@@ -144,7 +144,7 @@ export class SealedStreamConsumer {
     if (this.deadLetter === this.stream) throw new InvalidArgumentError('the dead-letter stream must differ from the stream');
     this.#redis = o.redis;
     this.#replay = scopeReplayStore(o.replay, `xgroup:${o.group}`);
-    this.#open = { ctx: o.ctx ?? o.stream, typ: o.typ, maxAge: o.maxAge, clockSkew: o.clockSkew, maxPayloadBytes: o.maxPayloadBytes };
+    this.#open = { ctx: o.ctx ?? o.stream, typ: o.typ, maxAge: o.maxAge, clockSkew: o.clockSkew, maxValidity: o.maxValidity, maxPayloadBytes: o.maxPayloadBytes };
     this.#concurrency = o.concurrency ?? 10;
     if (!Number.isSafeInteger(this.#concurrency) || this.#concurrency < 1) throw new InvalidArgumentError('concurrency must be a positive whole number');
     this.#block = ms(o.block, 5000, 'block');
