@@ -25,6 +25,10 @@ const (
 	CodeInvalidKey             = "ERR_INVALID_KEY"
 	CodeInvalidKeyring         = "ERR_INVALID_KEYRING"
 	CodeNoSigningKey           = "ERR_NO_SIGNING_KEY"
+	// CodeStoreNotIsolated: the replay store's records can be written with the queue's own
+	// credentials, so whoever writes to the queue can erase a completed record and replay the
+	// message. Returned by the start-up isolation check (redisstore, asynqseal).
+	CodeStoreNotIsolated = "ERR_STORE_NOT_ISOLATED"
 )
 
 // Error is every error this package returns: a stable Code and a Message that says what was
@@ -100,6 +104,7 @@ var (
 	ErrInvalidKey             = &Error{Code: CodeInvalidKey}
 	ErrInvalidKeyring         = &Error{Code: CodeInvalidKeyring}
 	ErrNoSigningKey           = &Error{Code: CodeNoSigningKey}
+	ErrStoreNotIsolated       = &Error{Code: CodeStoreNotIsolated}
 )
 
 // CodeOf returns the code of the first *Error in err's chain, or "" if there is none.

@@ -3,6 +3,7 @@ package asynqseal_test
 import (
 	"context"
 	"log"
+	"os"
 
 	"github.com/hibiken/asynq"
 	"sealq.dev/sealq"
@@ -16,7 +17,7 @@ func ExampleNewTask() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	client := asynq.NewClient(asynq.RedisClientOpt{Addr: "127.0.0.1:6379"})
+	client := asynq.NewClient(asynq.RedisClientOpt{Addr: "127.0.0.1:6379", Username: "app", Password: os.Getenv("APP_REDIS_PASSWORD")})
 	defer client.Close()
 
 	task, err := asynqseal.NewTask(k, "email:welcome", []byte(`{"to":"ada@example.com"}`), asynq.Queue("emails"), asynq.MaxRetry(10))
@@ -34,11 +35,13 @@ func ExampleMiddleware() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	replay, err := redisstore.Open("redis://127.0.0.1:6379", redisstore.Options{})
+	// The store connects as a Redis user queue writers do not have: redis://sealq-replay:…@127.0.0.1:6379
+	replay, err := redisstore.Open(os.Getenv("REPLAY_REDIS_URL"), redisstore.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	mw, err := asynqseal.Middleware(asynqseal.Config{Keyring: k, Replay: replay, Queues: []string{"emails"}})
+	queue := asynq.RedisClientOpt{Addr: "127.0.0.1:6379", Username: "app", Password: os.Getenv("APP_REDIS_PASSWORD")}
+	mw, err := asynqseal.Middleware(asynqseal.Config{Keyring: k, Replay: replay, Queues: []string{"emails"}, QueueRedis: queue})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -49,7 +52,7 @@ func ExampleMiddleware() {
 		log.Printf("welcome mail, sealed by %s", h.Kid)
 		return send(t.Payload()) // exactly the bytes that were sealed
 	})
-	srv := asynq.NewServer(asynq.RedisClientOpt{Addr: "127.0.0.1:6379"}, asynq.Config{
+	srv := asynq.NewServer(queue, asynq.Config{
 		Queues: map[string]int{"emails": 1},
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			log.Printf("task %s: %v", t.Type(), err) // "ERR_…: …" for what the middleware refused

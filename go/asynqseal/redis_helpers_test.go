@@ -119,6 +119,14 @@ func quickRetries(int, error, *asynq.Task) time.Duration { return 50 * time.Mill
 // when the test ends. errs, if not nil, receives every error Asynq's ErrorHandler sees.
 func (e *env) serve(cfg Config, queues []string, mux *asynq.ServeMux, errs func(*asynq.Task, error)) *asynq.Server {
 	e.t.Helper()
+	// These tests share one Redis user between store and queue on purpose; the isolation check
+	// has tests of its own on a server with ACL users (isolation_test.go).
+	if cfg.QueueRedis == nil && cfg.QueueRedisClient == nil {
+		cfg.QueueRedisClient, cfg.UnsafeSharedReplayStore = e.rdb, true
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = &warnings{}
+	}
 	mw, err := Middleware(cfg)
 	if err != nil {
 		e.t.Fatal(err)

@@ -3,11 +3,13 @@ package asynqseal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"sealq.dev/sealq"
 )
 
@@ -45,6 +47,39 @@ type Config struct {
 	MaxPayloadBytes int
 	// Now is the clock tasks are checked against; nil for time.Now. For tests.
 	Now func() time.Time
+
+	// QueueRedis is the connection queue writers use: the asynq.RedisConnOpt given to
+	// asynq.NewServer (or the producers', if they connect with other credentials). Middleware
+	// checks with it that those credentials cannot change the replay store's records
+	// (redisstore.Store.CheckIsolation): the store must live where queue writers cannot write.
+	QueueRedis asynq.RedisConnOpt
+	// QueueRedisClient is QueueRedis for a server made with asynq.NewServerFromRedisClient: that
+	// client. Give at most one of the two; with neither, the check cannot show isolation.
+	QueueRedisClient redis.UniversalClient
+	// UnsafeSharedReplayStore runs the middleware even though the replay store is not shown to be
+	// isolated from the queue (it then warns). Without it such a store is refused in production.
+	UnsafeSharedReplayStore bool
+	// Environment "production" makes Middleware refuse (ERR_STORE_NOT_ISOLATED) a replay store
+	// that is not shown to be isolated from the queue; other values only warn. Empty: the
+	// environment variable NODE_ENV decides, as for the TypeScript adapters.
+	Environment string
+	// Logger receives the isolation check's warnings (asynq.Logger fits). Nil: the standard log
+	// package (stderr).
+	Logger Logger
+}
+
+// Format prints the Config without what may hold a password (QueueRedis, QueueRedisClient are
+// named by type only) for every verb; the keyring prints itself without key material.
+func (c Config) Format(f fmt.State, verb rune) {
+	typeOf := func(v any) string {
+		if v == nil {
+			return "nil"
+		}
+		return fmt.Sprintf("%T", v)
+	}
+	fmt.Fprintf(f, "asynqseal.Config{Keyring: %v, Replay: %v, Queues: %q, Types: %q, Lease: %v, MaxAge: %v, ClockSkew: %v, MaxValidity: %v, MaxPayloadBytes: %d, QueueRedis: %s, QueueRedisClient: %s, UnsafeSharedReplayStore: %t, Environment: %q}",
+		c.Keyring, c.Replay, c.Queues, c.Types, c.Lease, c.MaxAge, c.ClockSkew, c.MaxValidity, c.MaxPayloadBytes,
+		typeOf(c.QueueRedis), typeOf(c.QueueRedisClient), c.UnsafeSharedReplayStore, c.Environment)
 }
 
 type headerKey struct{}
@@ -81,9 +116,19 @@ func HeaderFrom(ctx context.Context) (sealq.Header, bool) {
 // returned as plain errors: Asynq retries them. A handler that succeeded but whose completion
 // could not be recorded is archived as ERR_COMPLETION_NOT_RECORDED, since a retry would run it
 // twice.
+//
+// Before returning, Middleware checks that the replay store lives where queue writers cannot
+// write (Config.QueueRedis against the store; up to 10s). A store not shown to be isolated is
+// refused in production with ERR_STORE_NOT_ISOLATED (errors.Is(err, sealq.ErrStoreNotIsolated)),
+// unless Config.UnsafeSharedReplayStore is set; elsewhere it is reported once through
+// Config.Logger. A sealq.MemoryReplayStore is isolated by construction.
 func Middleware(cfg Config) (asynq.MiddlewareFunc, error) {
 	w, err := newWorker(cfg)
 	if err != nil {
+		return nil, err
+	}
+	// Before any task: a store the queue's writers can change protects nothing.
+	if err := enforceIsolation(&cfg); err != nil {
 		return nil, err
 	}
 	return func(next asynq.Handler) asynq.Handler {

@@ -11,6 +11,9 @@
 // together, as one call of the same script (Options.Batch), so a busy worker makes far fewer
 // round trips than operations; an idle store sends each operation at once.
 //
+// The store must live where queue writers cannot write (its own Redis ACL user, or a separate
+// Redis): Store.CheckIsolation shows whether it does, as the TypeScript store's check.
+//
 // The store fails closed: Redis unreachable, erroring or slower than the timeout is
 // ERR_REPLAY_STORE_UNAVAILABLE (retryable) and the message is not processed.
 package redisstore

@@ -39,6 +39,10 @@ func main() {
 	}
 }
 
+type quiet struct{}
+
+func (quiet) Warn(...any) {}
+
 func run(addr, queue, prefix, counts string, concurrency int, lease time.Duration, doomed bool) error {
 	if queue == "" || prefix == "" || counts == "" {
 		return errors.New("-queue, -prefix and -counts are required")
@@ -52,7 +56,10 @@ func run(addr, queue, prefix, counts string, concurrency int, lease time.Duratio
 	if err != nil {
 		return err
 	}
-	mw, err := asynqseal.Middleware(asynqseal.Config{Keyring: k, Replay: store, Queues: []string{queue}, Lease: lease})
+	// The storm runs on the shared test Redis, store and queue as one user, on purpose: the
+	// isolation check is tested on a server of its own (isolation_test.go).
+	mw, err := asynqseal.Middleware(asynqseal.Config{Keyring: k, Replay: store, Queues: []string{queue}, Lease: lease,
+		QueueRedisClient: rdb, UnsafeSharedReplayStore: true, Logger: quiet{}})
 	if err != nil {
 		return err
 	}
