@@ -68,10 +68,8 @@ interface Sealing {
   sig: Uint8Array | Promise<Uint8Array>;
 }
 
-function start(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions, pooled = false): Sealing {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('seal needs options with at least { ctx }');
-  const key = current(keyring).signer();
-  const body = payloadBytes(payload, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
+/** @internal Issue time, not-before and expiry from seal options, with every sanity rule on them. */
+export function times(options: SealOptions): { iat: number; nbf: number | undefined; exp: number | undefined } {
   const iat = options.now === undefined ? Date.now() : instant(options.now, 'now');
   let exp = options.expiresAt === undefined ? undefined : instant(options.expiresAt, 'expiresAt');
   if (options.expiresIn !== undefined) {
@@ -89,6 +87,14 @@ function start(keyring: Keyring | KeyringSource, payload: string | Uint8Array, o
       throw new InvalidArgumentError(`the message would be valid for ${formatMs(exp - iat)}, longer than maxValidity (${formatMs(max)}); consumers reject it (ERR_VALIDITY_TOO_LONG) unless they raise their maxValidity too`);
     }
   }
+  return { iat, nbf, exp };
+}
+
+function start(keyring: Keyring | KeyringSource, payload: string | Uint8Array, options: SealOptions, pooled = false): Sealing {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('seal needs options with at least { ctx }');
+  const key = current(keyring).signer();
+  const body = payloadBytes(payload, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
+  const { iat, nbf, exp } = times(options);
   const h: Record<string, unknown> = { kid: key.kid, alg: key.alg, id: options.id ?? randomId(), iat, ctx: options.ctx };
   if (nbf !== undefined) h.nbf = nbf;
   if (exp !== undefined) h.exp = exp;

@@ -10,11 +10,13 @@ import { loadKeyring } from '../keyring-source.js';
 import { writeAll } from '../output.js';
 import { resolveReplayStore } from '../replay.js';
 
-const help = `Usage: sealq open --ctx CTX [--keyring FILE] [--type T] [--max-age DURATION] [--clock-skew DURATION] [--max-payload SIZE] [--replay URL] < envelope
+const help = `Usage: sealq open --ctx CTX [--keyring FILE] [--type T] [--max-age DURATION] [--clock-skew DURATION] [--max-validity DURATION] [--max-payload SIZE] [--replay URL] < envelope
 
 Verifies the compact envelope on stdin (one trailing newline or CRLF is ignored). On success
 prints the payload on stdout, byte for byte, and exits 0. On rejection prints "CODE: message"
-on stderr (ERR_SIGNATURE_INVALID, ERR_CONTEXT_MISMATCH, ERR_EXPIRED, ...) and exits 1.
+on stderr (ERR_SIGNATURE_INVALID, ERR_CONTEXT_MISMATCH, ERR_EXPIRED, ...) and exits 1. With
+--replay, a payload that was written but whose completion the store could not record exits 3
+(ERR_COMPLETION_NOT_RECORDED): it is not a rejection, and retrying it would output it again.
 
 Options:
   --keyring FILE            keyring to verify with, private or public (default: the SEALQ_KEYRING environment variable)
@@ -22,6 +24,8 @@ Options:
   --type T                  accepted message type (repeat to accept several; default: any)
   --max-age DURATION        validity of messages sealed without --expires-in (default 24h)
   --clock-skew DURATION     tolerated clock difference with the producer (default 60s)
+  --max-validity DURATION   longest signed validity (expiry minus issue time) accepted (default 30d);
+                            longer is ERR_VALIDITY_TOO_LONG
   --max-payload SIZE        largest payload accepted: bytes, KiB or MiB, like 4MiB (default 1MiB,
                             at most 256MiB); a larger envelope is ERR_MALFORMED before any cryptography
   --replay URL              claim the message in a replay store and mark it completed once the
@@ -47,6 +51,7 @@ export const openCommand: Command = {
       type: { type: 'string', multiple: true },
       'max-age': { type: 'string' },
       'clock-skew': { type: 'string' },
+      'max-validity': { type: 'string' },
       'max-payload': { type: 'string' },
       replay: { type: 'string' },
     });
@@ -62,6 +67,8 @@ export const openCommand: Command = {
     if (maxAge !== undefined) options.maxAge = maxAge;
     const clockSkew = durationFlag(v['clock-skew'], 'clock-skew');
     if (clockSkew !== undefined) options.clockSkew = clockSkew;
+    const maxValidity = durationFlag(v['max-validity'], 'max-validity');
+    if (maxValidity !== undefined) options.maxValidity = maxValidity;
     const maxPayload = sizeFlag(v['max-payload'], 'max-payload');
     if (maxPayload !== undefined) options.maxPayloadBytes = maxPayload;
     const keyring = await loadKeyring(v.keyring, io, 'open');

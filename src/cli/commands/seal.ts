@@ -1,5 +1,5 @@
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../../envelope/limits.js';
-import { seal } from '../../seal.js';
+import { seal, times } from '../../seal.js';
 import type { SealOptions } from '../../seal.js';
 import { durationFlag, parseFlags, required, sizeFlag } from '../args.js';
 import { EXIT_OK, EXIT_REJECTED } from '../command.js';
@@ -9,7 +9,7 @@ import { writeAll } from '../output.js';
 import { printError } from '../report.js';
 import { isTerminal, readBounded } from '../stdin.js';
 
-const help = `Usage: sealq seal --ctx CTX [--keyring FILE] [--type T] [--expires-in DURATION] [--id ID] [--content-type CT] [--max-payload SIZE] < payload
+const help = `Usage: sealq seal --ctx CTX [--keyring FILE] [--type T] [--expires-in DURATION] [--max-validity DURATION] [--id ID] [--content-type CT] [--max-payload SIZE] < payload
 
 Seals the payload on stdin (any bytes, taken exactly; at most 1MiB, or --max-payload) with the
 keyring's primary key and prints the compact envelope on stdout, followed by one newline
@@ -19,7 +19,10 @@ Options:
   --keyring FILE             private keyring (default: the SEALQ_KEYRING environment variable)
   --ctx CTX                  context: the destination (queue name); the message opens only there (required)
   --type T                   message type (job name); consumers may require it
-  --expires-in DURATION      valid for this long, like 30s, 5m, 2h, 7d (default: the consumer's --max-age)
+  --expires-in DURATION      valid for this long, like 30s, 5m, 2h, 7d (default: the consumer's --max-age);
+                             more than 0 and at most --max-validity
+  --max-validity DURATION    longest --expires-in allowed (default 30d); consumers reject longer
+                             validity (ERR_VALIDITY_TOO_LONG) unless their --max-validity is raised too
   --id ID                    message id (default: 128 random bits); the replay store keys on it
   --content-type CT          content type of the payload, like application/json
   --max-payload SIZE         largest payload: bytes, KiB or MiB, like 4MiB (default 1MiB, at most 256MiB);
@@ -42,6 +45,7 @@ export const sealCommand: Command = {
       ctx: { type: 'string' },
       type: { type: 'string' },
       'expires-in': { type: 'string' },
+      'max-validity': { type: 'string' },
       id: { type: 'string' },
       'content-type': { type: 'string' },
       'max-payload': { type: 'string' },
@@ -52,6 +56,9 @@ export const sealCommand: Command = {
     if (v['content-type'] !== undefined) options.ct = v['content-type'];
     const expiresIn = durationFlag(v['expires-in'], 'expires-in');
     if (expiresIn !== undefined) options.expiresIn = expiresIn;
+    const maxValidity = durationFlag(v['max-validity'], 'max-validity');
+    if (maxValidity !== undefined) options.maxValidity = maxValidity;
+    times(options); // the expiry's sanity rules, before waiting on stdin
     const maxPayload = sizeFlag(v['max-payload'], 'max-payload') ?? DEFAULT_MAX_PAYLOAD_BYTES;
     options.maxPayloadBytes = maxPayload;
     // Everything about the invocation is checked before waiting on stdin.
