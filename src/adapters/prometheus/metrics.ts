@@ -192,7 +192,7 @@ export function registerMetrics(registry: Registry, options: SealqMetricsOptions
   const opens = new Cells(['ctx', 'outcome', 'code']);
   const claims = new Cells(['ctx', 'outcome']);
   const storeErrors = new Cells(['op']);
-  const keyUses = new Cells(['kid', 'op', 'outcome']);
+  const keyUses = new Cells(['kid', 'op', 'outcome', 'code']);
   const deadLetters = new Cells(['adapter', 'ctx', 'code', 'destination']);
   const wouldReject = new Cells(['ctx', 'code']);
   const destinations = new Capped(positive(options.maxContexts, 'maxContexts', 50));
@@ -207,7 +207,7 @@ export function registerMetrics(registry: Registry, options: SealqMetricsOptions
     counter(registry, 'sealq_opens_total', 'Messages opened, by the ctx the consumer serves, outcome (ok, rejected, reported: let through in report mode) and code', opens),
     counter(registry, 'sealq_replay_claims_total', 'Replay-store claims by ctx and outcome (claimed, replayed, in_flight, error)', claims),
     counter(registry, 'sealq_replay_store_errors_total', 'Replay-store operations that failed, by operation (claim, complete, release, extend)', storeErrors),
-    counter(registry, 'sealq_key_uses_total', 'Seals and opens per key id (on a rejection the kid is as claimed), by operation and outcome', keyUses),
+    counter(registry, 'sealq_key_uses_total', 'Seals and opens per key id (on a rejection the kid is as claimed), by operation, outcome and code', keyUses),
     counter(registry, 'sealq_dead_letters_total', 'Messages kept in a dead-letter destination (or BullMQ failed set), by adapter, ctx, code and destination', deadLetters),
     counter(registry, 'sealq_would_reject_total', 'Report mode: messages processed although they would have been rejected, by ctx and the code they would have got', wouldReject),
     'sealq_key_last_used_timestamp_seconds',
@@ -247,7 +247,7 @@ export function registerMetrics(registry: Registry, options: SealqMetricsOptions
     const kid = kids.get(e.kid);
     let s = okSeals.get(kid);
     if (s === undefined) {
-      s = { seal: seals.cell(kid, alg(e.alg)), use: keyUses.cell(kid, 'seal', 'ok'), last: { at: 0 } };
+      s = { seal: seals.cell(kid, alg(e.alg)), use: keyUses.cell(kid, 'seal', 'ok', ''), last: { at: 0 } };
       okSeals.set(kid, s);
     }
     s.seal.value++;
@@ -266,7 +266,7 @@ export function registerMetrics(registry: Registry, options: SealqMetricsOptions
         const kid = kids.get(e.kid);
         let last = okOpensByKid.get(kid);
         if (last === undefined) okOpensByKid.set(kid, (last = { labels: { kid, op: 'open' }, at: 0 }));
-        o = { open: opens.cell(ctx, 'ok', ''), use: keyUses.cell(kid, 'open', 'ok'), last };
+        o = { open: opens.cell(ctx, 'ok', ''), use: keyUses.cell(kid, 'open', 'ok', ''), last };
         byKid.set(e.kid, o);
       }
       o.open.value++;
@@ -278,7 +278,7 @@ export function registerMetrics(registry: Registry, options: SealqMetricsOptions
     const outcome = e.mode === 'report' ? 'reported' : 'rejected';
     const c = code(e.code);
     opens.cell(ctx, outcome, c).value++;
-    keyUses.cell(kids.get(e.kid), 'open', outcome).value++;
+    keyUses.cell(kids.get(e.kid), 'open', outcome, c).value++;
     if (outcome === 'reported') wouldReject.cell(ctx, c).value++;
     if (e.seconds !== undefined) hist.record(hist.cell(alg(e.alg), 'rejected'), e.seconds);
   };
