@@ -158,6 +158,7 @@ export class SealedNatsConsumer {
   readonly #waits = new Set<() => void>();
   readonly #failures = new FailureCounts();
   readonly #connectionClosed = new AbortController();
+  readonly #acks: JsMsg[] = [];
   #js: JetStreamClient | undefined;
   #messages: ConsumerMessages | undefined;
   #ackWaitMs = 30_000;
@@ -304,11 +305,31 @@ export class SealedNatsConsumer {
     });
   }
 
+  /**
+   * Acks leave together once per turn of the event loop: the client writes to the socket once per
+   * microtask checkpoint, and handlers finish one by one, so acking each at once would cost a
+   * system call per message.
+   */
+  #ackSoon(msg: JsMsg): void {
+    this.#acks.push(msg);
+    if (this.#acks.length === 1) {
+      setImmediate(() => {
+        for (const m of this.#acks.splice(0)) {
+          try {
+            m.ack();
+          } catch (e) {
+            this.#onError(errorOf(e), m); // the connection closed: the server redelivers after ack_wait
+          }
+        }
+      });
+    }
+  }
+
   #settle(d: Delivery, how: 'ack' | { term: DeadLetterCode } | { nak: number }): void {
     if (d.settled) return;
     d.settled = true;
     try {
-      if (how === 'ack') d.msg.ack();
+      if (how === 'ack') this.#ackSoon(d.msg);
       else if ('term' in how) {
         // Before 2.11 the server would take the reason for a malformed term and ignore it.
         if (this.#termReason) d.msg.term(`sealq ${how.term}`);
