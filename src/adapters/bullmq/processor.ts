@@ -1,5 +1,6 @@
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import type { ConnectionOptions, Job, SandboxedJob } from 'bullmq';
+import { claimChannel, publishClaim } from '../../audit.js';
 import { DEFAULT_CLOCK_SKEW_MS, decode, open, openAsync } from '../../open.js';
 import type { Envelope, OpenedMessage, OpenOptions } from '../../open.js';
 import { parseDuration } from '../../duration.js';
@@ -18,12 +19,15 @@ import {
   SealqError,
   isSealqErrorCode,
 } from '../../errors.js';
-import type { SealqErrorCode } from '../../errors.js';
+import type { RejectionError, SealqErrorCode } from '../../errors.js';
 import type { Keyring, KeyringSource } from '../../keys/keyring.js';
 import { consoleLogger } from '../../keys/sources.js';
 import type { SourceLogger } from '../../keys/sources.js';
 import { enforceStoreIsolation } from '../../replay/isolation-policy.js';
 import type { ReplayKey, ReplayStore } from '../../replay/store.js';
+import { checkMode, modeFor } from '../../report-mode.js';
+import type { ModeOption } from '../../report-mode.js';
+import { AdapterVerdicts } from '../verdicts.js';
 import { JOB_CONTENT_TYPE, PER_RUN_ID_PREFIX } from './seal-job.js';
 
 /** The least a job must offer: BullMQ's Job and the sandbox's SandboxedJob both do. */
@@ -44,8 +48,13 @@ export interface JobSeal {
   readonly validUntil: number;
   /** Exactly the bytes that were sealed (the JSON text of the job data). */
   readonly payload: Buffer;
-  /** The key this run is claimed under in the replay store. */
+  /** The key this run is claimed under in the replay store (report mode, let through: not claimed, id empty). */
   readonly replayKey: ReplayKey;
+  /**
+   * Report mode only: the job failed verification with this error and runs anyway. Nothing about
+   * it is verified then: `header` is as claimed, `data` as it came.
+   */
+  readonly wouldReject?: RejectionError;
 }
 
 /**
@@ -82,8 +91,17 @@ export interface SealedProcessorOptions {
    * to the delayed set, and the check is repeated every 30s.
    */
   unsafeSharedReplayStore?: boolean;
-  /** Where warnings and errors of the isolation check go. Default: console (stderr). */
+  /**
+   * Where warnings and errors of the isolation check go (default: console), and one line per
+   * rejected or report-mode job, rate-limited (pino-style `warn(fields, message)`; none without a logger).
+   */
   logger?: SourceLogger;
+  /**
+   * 'enforce' (default) fails a job that does not verify; 'report' runs it anyway (job.seal.wouldReject
+   * set) and counts, logs and audits the code it would have got. Rules may set it per queue (ctx)
+   * and job name (typ): `{ default: 'enforce', ctx: { emails: 'report' } }`.
+   */
+  mode?: ModeOption;
   /** For envelopes without a signed expiry: how long after issue they stay valid. Default 24h. */
   maxAge?: number | string;
   /** Longest signed validity (exp - iat) accepted; longer is ERR_VALIDITY_TOO_LONG. Default 30d. */
@@ -145,6 +163,8 @@ interface Settings {
   perRunRetain: number;
   completeRetryFor: number;
   isolation: IsolationGate;
+  mode: ModeOption | undefined;
+  verdicts(queue: string): AdapterVerdicts;
 }
 
 /** The open options for one job; a worker serves one queue and few job names, so the last ones are kept. */
@@ -163,6 +183,8 @@ function settings(o: SealedProcessorOptions): Settings {
   const openOpts: Omit<OpenOptions, 'ctx' | 'typ'> = {};
   if (o.maxAge !== undefined) openOpts.maxAge = parseDuration(o.maxAge, 'maxAge');
   if (o.maxValidity !== undefined) openOpts.maxValidity = parseDuration(o.maxValidity, 'maxValidity');
+  if (o.mode !== undefined) checkMode(o.mode);
+  if (o.mode !== undefined) openOpts.mode = o.mode;
   const skew = dur(o.clockSkew, 'clockSkew', DEFAULT_CLOCK_SKEW_MS);
   openOpts.clockSkew = skew;
   const maxPayloadBytes = o.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
@@ -189,6 +211,18 @@ function settings(o: SealedProcessorOptions): Settings {
     perRunRetain: dur(o.perRunRetain, 'perRunRetain', DEFAULT_PER_RUN_RETAIN_MS),
     completeRetryFor: dur(o.completeRetryFor, 'completeRetryFor', lease),
     isolation: new IsolationGate(o),
+    mode: o.mode,
+    verdicts: verdictsPerQueue(o.logger),
+  };
+}
+
+/** One verdict reporter per queue (a processor serves one queue, or a few). */
+function verdictsPerQueue(logger: SourceLogger | undefined): (queue: string) => AdapterVerdicts {
+  const byQueue = new Map<string, AdapterVerdicts>();
+  return (queue) => {
+    let v = byQueue.get(queue);
+    if (v === undefined) byQueue.set(queue, (v = new AdapterVerdicts({ adapter: 'bullmq', consumerCtx: queue, keptIn: 'failed', logger })));
+    return v;
   };
 }
 
@@ -421,13 +455,17 @@ function makeProcessor<T, R, J extends JobLike>(fn: SealedProcessorFn<T, R, J>, 
     const carried = job.data; // read once: what is verified is what is parsed
     let msg: OpenedMessage;
     let data: unknown;
-    let key: ReplayKey;
-    let perRun: boolean;
+    let key!: ReplayKey; // not set for a job let through in report mode, which returns first
+    let perRun!: boolean;
     try {
       // Asymmetric signatures on the thread pool: with concurrency > 1 the jobs verify on every core.
       msg = await openAsync(s.keyring, carried as Envelope, s.openFor(ctx, typ));
-      data = parseData(msg, carried);
-      ({ key, perRun } = replayKeyOf(s, job, msg.header));
+      if (msg.wouldReject === undefined) {
+        data = parseData(msg, carried);
+        ({ key, perRun } = replayKeyOf(s, job, msg.header));
+      } else if (msg.wouldReject instanceof NotYetValidError && s.notYetValid === 'delay' && token !== undefined) {
+        throw msg.wouldReject; // report mode: a job early for its not-before still waits for it
+      }
     } catch (e) {
       if (e instanceof NotYetValidError && s.notYetValid === 'delay' && token !== undefined) {
         const at = validFrom(s, carried, ctx, typ);
@@ -436,8 +474,13 @@ function makeProcessor<T, R, J extends JobLike>(fn: SealedProcessorFn<T, R, J>, 
           throw new DelayedError();
         }
       }
-      throw e instanceof SealqError ? forBullmq(e) : e;
+      // Only a report-mode job that turned out not valid yet and cannot wait gets past here.
+      if (msg! === undefined || msg.wouldReject === undefined) {
+        if (e instanceof SealqError && !e.retryable) s.verdicts(ctx).deadLettered(e.code, carried as Envelope);
+        throw e instanceof SealqError ? forBullmq(e) : e;
+      }
     }
+    if (msg.wouldReject !== undefined) return runReported(s, fn, job, msg, carried, msg.wouldReject, token, signal);
 
     const retain = (): number => {
       const r = Math.max(1000, msg.validUntil - Date.now());
@@ -447,10 +490,18 @@ function makeProcessor<T, R, J extends JobLike>(fn: SealedProcessorFn<T, R, J>, 
     try {
       outcome = await s.replay.claim(key, s.lease, retain());
     } catch (e) {
-      throw forBullmq(unavailable(e, 'claim the job'));
+      const down = unavailable(e, 'claim the job');
+      const report = modeFor(s.mode, ctx, typ) === 'report';
+      if (claimChannel.hasSubscribers) publishClaim('claim', 'error', key.ctx, key.id, report ? 'report' : undefined);
+      if (report) return runReported(s, fn, job, msg, data, down, token, signal);
+      throw forBullmq(down);
     }
+    if (claimChannel.hasSubscribers) publishClaim('claim', outcome.status === 'completed' ? 'replayed' : outcome.status, key.ctx, key.id, outcome.status === 'completed' && modeFor(s.mode, ctx, typ) === 'report' ? 'report' : undefined);
     if (outcome.status === 'completed') {
-      throw forBullmq(new ReplayedError(`job ${job.id ?? '?'} carries message ${msg.header.id}, which was already processed on queue "${ctx}": replay rejected`));
+      const replayed = new ReplayedError(`job ${job.id ?? '?'} carries message ${msg.header.id}, which was already processed on queue "${ctx}": replay rejected`);
+      if (modeFor(s.mode, ctx, typ) === 'report') return runReported(s, fn, job, msg, data, replayed, token, signal);
+      s.verdicts(ctx).deadLettered(replayed.code, carried as Envelope);
+      throw forBullmq(replayed);
     }
     if (outcome.status === 'in-flight') {
       const busy = new InFlightError(`job ${job.id ?? '?'} carries message ${msg.header.id}, which another worker is processing right now: it will be retried`);
@@ -481,7 +532,11 @@ function makeProcessor<T, R, J extends JobLike>(fn: SealedProcessorFn<T, R, J>, 
       try {
         await s.replay.complete(key, held.token, retain());
       } catch {
-        await completeWithRetry(s, key, held.token, retain);
+        if (claimChannel.hasSubscribers) publishClaim('complete', 'error', key.ctx, key.id);
+        await completeWithRetry(s, key, held.token, retain).catch((e: unknown) => {
+          s.verdicts(ctx).deadLettered('ERR_COMPLETION_NOT_RECORDED', carried as Envelope);
+          throw e;
+        });
       }
       return result;
     } finally {
@@ -491,6 +546,31 @@ function makeProcessor<T, R, J extends JobLike>(fn: SealedProcessorFn<T, R, J>, 
   // BullMQ creates an AbortController per job only for processors that take three parameters:
   // pass the signal through when yours wants it, and spare the cost when it does not.
   return fn.length >= 3 ? run : (job: J, token?: string) => run(job, token);
+}
+
+/**
+ * Report mode: a job that would be rejected runs anyway, unclaimed (its id is unverified, or it
+ * completed before), with job.seal.wouldReject set; logged with the code it would have got.
+ */
+async function runReported<T, R, J extends JobLike>(s: Settings, fn: SealedProcessorFn<T, R, J>, job: J, msg: OpenedMessage, parsed: unknown, wouldReject: RejectionError, token?: string, signal?: AbortSignal): Promise<R> {
+  s.verdicts(job.queueName).letThrough({ ...msg, wouldReject });
+  let data = parsed;
+  if (msg.wouldReject !== undefined) {
+    // Not a sealed job at all (plain data pushed into the queue): the data as it came. Otherwise
+    // the claimed payload, parsed as the content type it claims when that works.
+    const sealed = typeof parsed === 'object' && parsed !== null && (parsed as { sealq?: unknown }).sealq !== undefined;
+    data = !sealed ? parsed : msg.header.ct === JOB_CONTENT_TYPE ? tryJson(msg.payload) : msg.payload;
+  }
+  const seal: JobSeal = { header: msg.header, validUntil: msg.validUntil, payload: msg.payload, replayKey: { ctx: job.queueName, id: '' }, wouldReject };
+  return fn(sealedView(job, data, seal) as SealedJob<T, J>, token, signal);
+}
+
+function tryJson(b: Buffer): unknown {
+  try {
+    return JSON.parse(b.toString('utf8'));
+  } catch {
+    return b;
+  }
 }
 
 interface Held {
