@@ -61,8 +61,12 @@ export function sealedQueue<T = unknown, R = any, N extends string = string>(que
   const option = <K extends keyof AddOptions>(opts: JobsOptions | undefined, k: K): AddOptions[K] =>
     typeof opts === 'object' && opts !== null && k in opts ? (opts as AddOptions)[k] : (q.defaultJobOptions as AddOptions | undefined)?.[k];
 
+  // BullMQ 6 dropped repeatable jobs (removeRepeatable went with them) and add() ignores
+  // `repeat`: such a job runs once, so it gets an ordinary seal, not a long-lived per-run one.
+  const repeatable = typeof (q as unknown as { removeRepeatable?: unknown }).removeRepeatable === 'function';
+
   const seal = (name: N, data: T, opts: JobsOptions | undefined): SealedJobData | Promise<SealedJobData> => {
-    const repeat = option(opts, 'repeat');
+    const repeat = repeatable ? option(opts, 'repeat') : undefined;
     if (repeat !== undefined) {
       return sealJobDataAuto(keyring, q.name, name, data, { ...settings, perRun: true, ...(repeat.endDate === undefined ? {} : { endDate: repeat.endDate }) });
     }
