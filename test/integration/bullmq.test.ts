@@ -105,6 +105,16 @@ describe('sealq/bullmq: producer and worker', () => {
     assert.equal(seen[0]!.attemptsMade, 0);
   });
 
+  test('add() with repeat: a per-run seal where BullMQ repeats the job (5), an ordinary one where it runs once (6)', async (t) => {
+    if (!(await needBroker(t, 'redis'))) return;
+    const f = new Fixture(t);
+    const queue = sealedQueue<Email>(f.queue(f.queueName()), { keyring });
+    const repeats = typeof (queue.unsealed as unknown as { removeRepeatable?: unknown }).removeRepeatable === 'function';
+    const job = await (queue.add as (n: string, d: Email, o: unknown) => Promise<{ data: SealedJobData }>)('digest', { to: 'a@example.com' }, { repeat: { every: 60_000, limit: 1 } });
+    const id = headerOf(job.data).id;
+    assert.equal(id.startsWith(PER_RUN_ID_PREFIX), repeats, `bullmq ${repeats ? '5' : '6'}: envelope id ${id}`);
+  });
+
   test('addBulk seals every job for its own name', async (t) => {
     if (!(await needBroker(t, 'redis'))) return;
     const f = new Fixture(t);
