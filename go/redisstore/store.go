@@ -9,7 +9,8 @@
 //
 // Operations of concurrent messages issued while earlier script calls are in flight go out
 // together, as one call of the same script (Options.Batch), so a busy worker makes far fewer
-// round trips than operations; an idle store sends each operation at once.
+// round trips than operations; an idle store sends each operation at once, from the caller's
+// goroutine.
 //
 // The store must live where queue writers cannot write (its own Redis ACL user, or a separate
 // Redis): Store.CheckIsolation shows whether it does, as the TypeScript store's check.
@@ -192,9 +193,18 @@ func (s *Store) call(ctx context.Context, code string, key sealq.ReplayKey, valu
 		r := <-o.done
 		return r.r, r.err
 	}
+	if s.submit(o) {
+		// A free sender slot: the caller sends, its own operation and whatever else is queued,
+		// without a goroutine to hand over to and wake up again.
+		s.lead(ctx, o)
+		select {
+		case r := <-o.done:
+			return r.r, r.err
+		default: // another sender took it: wait for that one
+		}
+	}
 	timer := time.NewTimer(s.timeout)
 	defer timer.Stop()
-	s.submit(o)
 	select {
 	case r := <-o.done:
 		return r.r, r.err
@@ -233,38 +243,79 @@ func (o *op) settle(r int64, err error) {
 // out together in the next call.
 const maxSenders = 4
 
-// submit queues an operation and starts a sender unless enough are running. Senders exit when
-// the queue is empty, so an idle store holds no goroutine.
-func (s *Store) submit(o *op) {
+// submit queues an operation and reports whether a sender slot was free: the caller then sends
+// (lead). Operations queued while every slot is taken wait and go out together in the next call.
+func (s *Store) submit(o *op) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.queue = append(s.queue, o)
-	start := s.senders < maxSenders
-	if start {
+	if s.senders < maxSenders {
 		s.senders++
+		return true
 	}
-	s.mu.Unlock()
-	if start {
-		go s.send()
+	return false
+}
+
+// take removes the next chunk of the queue (operations already timed out or cancelled are left
+// out: never sent late). With an empty queue it gives up the caller's sender slot.
+func (s *Store) take() ([]*op, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := min(len(s.queue), int(s.batch.Load()))
+	if n == 0 {
+		s.senders--
+		return nil, false
+	}
+	chunk := make([]*op, 0, n)
+	for _, o := range s.queue[:n] {
+		if !o.settled.Load() {
+			chunk = append(chunk, o)
+		}
+	}
+	s.queue = append(s.queue[:0], s.queue[n:]...)
+	return chunk, true
+}
+
+// lead sends from the queue in the caller's goroutine until the caller's own operation is
+// answered; what is still queued then is handed, with the sender slot, to a goroutine. A call of
+// the caller's operation alone runs under the caller's context.
+func (s *Store) lead(ctx context.Context, own *op) {
+	for {
+		chunk, ok := s.take()
+		if !ok {
+			return
+		}
+		base := context.Background()
+		if len(chunk) == 1 && chunk[0] == own {
+			base = ctx
+		}
+		if len(chunk) > 0 {
+			rctx, cancel := context.WithTimeout(base, s.timeout)
+			s.run(rctx, chunk)
+			cancel()
+		}
+		if own.settled.Load() {
+			s.mu.Lock()
+			more := len(s.queue) > 0
+			if !more {
+				s.senders--
+			}
+			s.mu.Unlock()
+			if more {
+				go s.send()
+			}
+			return
+		}
 	}
 }
 
+// send is a sender goroutine: it sends until the queue is empty. An idle store holds none.
 func (s *Store) send() {
 	for {
-		s.mu.Lock()
-		n := min(len(s.queue), int(s.batch.Load()))
-		if n == 0 {
-			s.senders--
-			s.mu.Unlock()
+		chunk, ok := s.take()
+		if !ok {
 			return
 		}
-		chunk := make([]*op, 0, n)
-		for _, o := range s.queue[:n] {
-			if !o.settled.Load() { // timed out or cancelled while queued: never sent late
-				chunk = append(chunk, o)
-			}
-		}
-		s.queue = append(s.queue[:0], s.queue[n:]...)
-		s.mu.Unlock()
 		if len(chunk) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 			s.run(ctx, chunk)
