@@ -284,8 +284,8 @@ function publish(header: Header | undefined, code: string | undefined, o: OpenOp
   openChannel.publish(report ? { op: 'open', outcome: 'rejected', code, ...h, consumerCtx, seconds, mode: 'report' } : { op: 'open', outcome: 'rejected', code, ...h, consumerCtx, seconds });
 }
 
-/** What open's caller gets in report mode for a message that failed: the bytes as they came, nothing verified. */
-const UNREAD_HEADER: Header = Object.freeze({ kid: '', alg: '' as Header['alg'], id: '', iat: 0, ctx: '' });
+/** @internal The header of a message let through in report mode that carried none readable: every field empty. */
+export const UNREAD_HEADER: Header = Object.freeze({ kid: '', alg: '' as Header['alg'], id: '', iat: 0, ctx: '' });
 
 function asBytes(envelope: unknown): Buffer | undefined {
   if (typeof envelope === 'string') return Buffer.from(envelope, 'utf8');

@@ -48,6 +48,11 @@ export class AdapterVerdicts {
     this.#log = o.logger === undefined ? undefined : new RejectionLog(o.logger, o.log);
   }
 
+  /** The context the consumer serves. */
+  get consumerCtx(): string {
+    return this.#o.consumerCtx;
+  }
+
   /** A message was put aside with `code`: counted per adapter, code and destination, and logged. */
   deadLettered(code: string, envelope?: Envelope, keptIn = this.#o.keptIn): void {
     const publish = deadLetterChannel.hasSubscribers;
@@ -74,15 +79,13 @@ export class AdapterVerdicts {
 
   /**
    * A verdict the adapter reached before open() could (no seal on the message at all), audited on
-   * 'sealq:open' as open() would have; `report` when the message is let through (report mode),
-   * which is then logged here. A message put aside is logged by deadLettered.
+   * 'sealq:open' as open() would have; `report` when the message is let through (report mode).
+   * Logged by deadLettered or letThrough, whichever follows.
    */
-  rejectedBeforeOpen(code: string, typ: string | undefined, report: boolean): void {
-    if (openChannel.hasSubscribers) {
-      const consumerCtx = this.#o.consumerCtx;
-      openChannel.publish(report ? { op: 'open', outcome: 'rejected', code, consumerCtx, mode: 'report' } : { op: 'open', outcome: 'rejected', code, consumerCtx });
-    }
-    if (report) this.#log?.log({ code, typ, adapter: this.#o.adapter, consumerCtx: this.#o.consumerCtx, mode: 'report' });
+  rejectedBeforeOpen(code: string, report: boolean): void {
+    if (!openChannel.hasSubscribers) return;
+    const consumerCtx = this.#o.consumerCtx;
+    openChannel.publish(report ? { op: 'open', outcome: 'rejected', code, consumerCtx, mode: 'report' } : { op: 'open', outcome: 'rejected', code, consumerCtx });
   }
 
   /** Writes the rejection log's pending summary (on stop). */

@@ -6,7 +6,10 @@ import { parseDuration } from '../../duration.js';
 import { randomId } from '../../envelope/id.js';
 import { CompletionNotRecordedError, InvalidArgumentError, MalformedError, RejectionError, isSealqError } from '../../errors.js';
 import type { Keyring, KeyringSource } from '../../keys/keyring.js';
+import { UNREAD_HEADER } from '../../open.js';
 import type { OpenedMessage, OpenOptions } from '../../open.js';
+import { checkMode, modeFor } from '../../report-mode.js';
+import { AdapterVerdicts } from '../verdicts.js';
 import type { SourceLogger } from '../../keys/sources.js';
 import { enforceStoreIsolation } from '../../replay/isolation-policy.js';
 import type { ReplayStore } from '../../replay/store.js';
@@ -48,7 +51,11 @@ export interface SealedStreamConsumerOptions extends Omit<OpenOptions, 'ctx' | '
    * `start()` refuses such a store in production (NODE_ENV=production) with ERR_STORE_NOT_ISOLATED.
    */
   unsafeSharedReplayStore?: boolean;
-  /** Where start-up warnings go (the isolation check). Default: console (stderr). */
+  /**
+   * Where start-up warnings go (the isolation check; default: console), and one line per entry
+   * dead-lettered as rejected or let through in report mode (`mode`), rate-limited, pino-style
+   * `warn(fields, message)`; none without a logger.
+   */
   logger?: SourceLogger;
   /** Runs once per message. Resolving acks the entry; throwing leaves it pending for a retry. */
   handler: (message: StreamMessage) => unknown;
@@ -118,6 +125,7 @@ export class SealedStreamConsumer {
   readonly #claimEvery: number;
   readonly #lease: number;
   readonly #onError: (error: Error, entryId?: string) => void;
+  readonly #verdicts: AdapterVerdicts;
   #reader: Client | undefined;
   #readerId: number | undefined;
   #running = false;
@@ -144,7 +152,9 @@ export class SealedStreamConsumer {
     if (this.deadLetter === this.stream) throw new InvalidArgumentError('the dead-letter stream must differ from the stream');
     this.#redis = o.redis;
     this.#replay = scopeReplayStore(o.replay, `xgroup:${o.group}`);
-    this.#open = { ctx: o.ctx ?? o.stream, typ: o.typ, maxAge: o.maxAge, clockSkew: o.clockSkew, maxValidity: o.maxValidity, maxPayloadBytes: o.maxPayloadBytes };
+    if (o.mode !== undefined) checkMode(o.mode);
+    this.#open = { ctx: o.ctx ?? o.stream, typ: o.typ, maxAge: o.maxAge, clockSkew: o.clockSkew, maxValidity: o.maxValidity, maxPayloadBytes: o.maxPayloadBytes, mode: o.mode };
+    this.#verdicts = new AdapterVerdicts({ adapter: 'redis-streams', consumerCtx: typeof this.#open.ctx === 'string' ? this.#open.ctx : this.#open.ctx[0]!, keptIn: this.deadLetter, logger: o.logger });
     this.#concurrency = o.concurrency ?? 10;
     if (!Number.isSafeInteger(this.#concurrency) || this.#concurrency < 1) throw new InvalidArgumentError('concurrency must be a positive whole number');
     this.#block = ms(o.block, 5000, 'block');
@@ -279,12 +289,20 @@ export class SealedStreamConsumer {
       if (name === ENVELOPE_FIELD && envelope === undefined) envelope = fields[i + 1]!;
       else if (name !== ENVELOPE_FIELD) extra[name] = fields[i + 1]!.toString('utf8');
     }
-    if (envelope === undefined) {
-      await this.#toDeadLetter(id, fields, redelivered, new MalformedError(`stream entry has no "${ENVELOPE_FIELD}" field: it was not sealed (added with a plain XADD?)`));
-      return;
-    }
     let msg: ClaimedMessage;
-    try {
+    if (envelope === undefined) {
+      const unsigned = new MalformedError(`stream entry has no "${ENVELOPE_FIELD}" field: it was not sealed (added with a plain XADD?)`);
+      const typ = this.#open.typ;
+      const report = modeFor(this.#open.mode, this.#verdicts.consumerCtx, typeof typ === 'string' ? typ : undefined) === 'report';
+      this.#verdicts.rejectedBeforeOpen(unsigned.code, report);
+      if (!report) {
+        await this.#toDeadLetter(id, fields, redelivered, unsigned);
+        return;
+      }
+      // Report mode: the handler gets the entry's fields, no payload, nothing verified and nothing claimed.
+      const done = async (): Promise<void> => undefined;
+      msg = { payload: Buffer.alloc(0), header: UNREAD_HEADER, validUntil: 0, wouldReject: unsigned, complete: done, release: done, extend: async () => true };
+    } else try {
       msg = await openAndClaim(this.#o.keyring, envelope, { ...this.#open, replay: this.#replay, lease: this.#lease });
     } catch (e) {
       if (isSealqError(e) && e.retryable) {
@@ -298,9 +316,11 @@ export class SealedStreamConsumer {
       }
       return;
     }
+    if (msg.wouldReject !== undefined) this.#verdicts.letThrough(msg);
     const keepAlive = this.#keepAlive(id, msg);
     try {
-      await this.#o.handler({ payload: msg.payload, header: msg.header, validUntil: msg.validUntil, stream: this.stream, entryId: id, fields: extra, redelivered });
+      const m: StreamMessage = { payload: msg.payload, header: msg.header, validUntil: msg.validUntil, stream: this.stream, entryId: id, fields: extra, redelivered };
+      await this.#o.handler(msg.wouldReject === undefined ? m : { ...m, wouldReject: msg.wouldReject });
     } catch (e) {
       clearInterval(keepAlive);
       await msg.release().catch(() => undefined); // the lease expires anyway
@@ -362,6 +382,13 @@ export class SealedStreamConsumer {
     await this.#redis.call('XADD', this.deadLetter, '*', ...deadLetterFields(d, fields));
     await this.#redis.call('XACK', this.stream, this.group, id);
     this.stats.deadLettered++;
+    this.#verdicts.deadLettered(e.code, envelopeIn(fields));
     this.#o.onDeadLetter?.({ ...d, fields });
   }
+}
+
+/** The envelope field of an entry, if it has one. */
+function envelopeIn(fields: readonly Buffer[]): Buffer | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString('utf8') === ENVELOPE_FIELD) return fields[i + 1];
+  return undefined;
 }
