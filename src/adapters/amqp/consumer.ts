@@ -14,7 +14,10 @@ import {
   parseDuration,
 } from '../../index.js';
 import type { ClaimedMessage, ClaimOptions, DetachedEnvelope, Keyring, KeyringSource, OpenedMessage, OpenOptions, ReplayStore } from '../../index.js';
+import type { SourceLogger } from '../../keys/sources.js';
+import { checkMode, modeFor } from '../../report-mode.js';
 import { scopeReplayStore } from '../redis-streams/scoped-store.js';
+import { AdapterVerdicts } from '../verdicts.js';
 import { amqpContext, checkAddresses, isTopicPattern, parseAmqpContext, topicMatches } from './context.js';
 import type { AmqpAddress } from './context.js';
 import { HANDLER_FAILED, deadLetterOf } from './dead-letter.js';
@@ -82,6 +85,12 @@ export interface SealedConsumerOptions extends Omit<OpenOptions, 'ctx' | 'now'> 
   consume?: Omit<Options.Consume, 'noAck'>;
   /** Something went wrong that did not lose a message (handler failed, store down, ...). Default: console.error. */
   onError?: (error: Error, message?: ConsumeMessage) => void;
+  /**
+   * One line per message dead-lettered as rejected or let through in report mode (`mode`; its
+   * ctx rules name the amqp: ctx, as amqpContext(exchange, routingKey) makes it), rate-limited,
+   * pino-style `warn(fields, message)`. None without a logger.
+   */
+  logger?: SourceLogger;
   /** A message was dead-lettered (after the broker confirmed it). */
   onDeadLetter?: (deadLetter: AmqpDeadLetter, message: ConsumeMessage) => void;
 }
@@ -140,6 +149,7 @@ export class SealedAmqpConsumer {
   readonly #busyDelay: number;
   readonly #deadLetterQueue: string | undefined;
   readonly #onError: (error: Error, message?: ConsumeMessage) => void;
+  readonly #verdicts: AdapterVerdicts;
   readonly #active = new Set<Promise<void>>();
   readonly #deliveries = new Set<Delivery>();
   readonly #waits = new Set<() => void>();
@@ -168,7 +178,8 @@ export class SealedAmqpConsumer {
     const addresses = checkAddresses(o.addresses ?? [{ exchange: '', routingKey: o.queue }]);
     this.#literalCtx = addresses.map((a) => amqpContext(a.exchange, a.routingKey));
     this.#patterns = addresses.some((a) => isTopicPattern(a.routingKey)) ? addresses : undefined;
-    this.#open = { ctx: this.#literalCtx, typ: o.typ, maxAge: o.maxAge, clockSkew: o.clockSkew, maxValidity: o.maxValidity, maxPayloadBytes: o.maxPayloadBytes };
+    if (o.mode !== undefined) checkMode(o.mode);
+    this.#open = { ctx: this.#literalCtx, typ: o.typ, maxAge: o.maxAge, clockSkew: o.clockSkew, maxValidity: o.maxValidity, maxPayloadBytes: o.maxPayloadBytes, mode: o.mode };
     this.#replay = scopeReplayStore(o.replay, o.scope ?? `amqp-queue:${o.queue}`);
     this.#prefetch = o.prefetch ?? DEFAULT_PREFETCH;
     if (!Number.isSafeInteger(this.#prefetch) || this.#prefetch < 1 || this.#prefetch > 65535) throw new InvalidArgumentError('prefetch must be a whole number from 1 to 65535');
@@ -189,6 +200,8 @@ export class SealedAmqpConsumer {
       this.deadLetter = { exchange: d.exchange, routingKey: d.routingKey };
     }
     this.#onError = o.onError ?? ((e) => console.error(`sealq amqp ${o.queue}: ${e.message}`));
+    const keptIn = this.#deadLetterQueue ?? `${this.deadLetter.exchange}/${this.deadLetter.routingKey}`;
+    this.#verdicts = new AdapterVerdicts({ adapter: 'amqp', consumerCtx: this.#literalCtx[0]!, keptIn, logger: o.logger });
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
@@ -393,7 +406,9 @@ export class SealedAmqpConsumer {
       properties: msg.properties,
       redelivered: msg.fields.redelivered,
       signal: d.abort.signal,
+      ...(claimed.wouldReject === undefined ? {} : { wouldReject: claimed.wouldReject }),
     };
+    if (claimed.wouldReject !== undefined) this.#verdicts.letThrough(claimed);
     const keepAlive = setInterval(() => {
       claimed.extend(this.#lease).then(
         (held) => {
@@ -453,8 +468,14 @@ export class SealedAmqpConsumer {
       typ = typeof typeProperty === 'string' ? typeProperty : Buffer.isBuffer(typeProperty) ? typeProperty.toString('utf8') : String(typeProperty);
       const want = this.#open.typ;
       if (want !== undefined && !(typeof want === 'string' ? want === typ : want.includes(typ))) {
-        open(this.#o.keyring, envelope, { ...this.#open, ctx }); // a forged or moved message gets its own verdict first
-        throw new TypeMismatchError(`the message's type property is "${typ}", which this consumer does not accept, and its signed typ differs from it`);
+        const first = open(this.#o.keyring, envelope, { ...this.#open, ctx }); // a forged or moved message gets its own verdict first
+        const mismatch = new TypeMismatchError(`the message's type property is "${typ}", which this consumer does not accept, and its signed typ differs from it`);
+        if (first.wouldReject !== undefined || modeFor(this.#open.mode, typeof ctx === 'string' ? ctx : this.#literalCtx[0], typ) !== 'report') {
+          if (first.wouldReject === undefined) throw mismatch;
+          return unclaimed(first);
+        }
+        this.#verdicts.rejectedBeforeOpen(mismatch.code, true); // report mode: audited, let through unclaimed
+        return unclaimed({ ...first, wouldReject: mismatch });
       }
     }
     try {
@@ -533,6 +554,7 @@ export class SealedAmqpConsumer {
     }
     this.#settle(d, 'ack');
     this.stats.deadLettered++;
+    this.#verdicts.deadLettered(code, { seal: (d.msg.properties.headers ?? {})[SEAL_HEADER], payload: d.msg.content } as DetachedEnvelope);
     try {
       this.#o.onDeadLetter?.(dead, d.msg);
     } catch (e) {
@@ -561,4 +583,11 @@ export class SealedAmqpConsumer {
       throw new Error(`the broker could not route it to ${this.deadLetter.exchange === '' ? `queue "${this.deadLetter.routingKey}"` : `exchange "${this.deadLetter.exchange}" with routing key "${this.deadLetter.routingKey}"`} (no queue bound)`);
     }
   }
+}
+
+const settled = async (): Promise<void> => undefined;
+
+/** Report mode: a message let through holds no claim. */
+function unclaimed(msg: OpenedMessage): ClaimedMessage {
+  return { ...msg, complete: settled, release: settled, extend: async () => true };
 }
