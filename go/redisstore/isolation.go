@@ -221,7 +221,7 @@ func probeOptions(o *redis.Options) *redis.Options {
 		CredentialsProvider: o.CredentialsProvider, CredentialsProviderContext: o.CredentialsProviderContext,
 		StreamingCredentialsProvider: o.StreamingCredentialsProvider,
 		DB:                           o.DB, DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
-		ContextTimeoutEnabled: true, MaxRetries: -1, PoolSize: 1, MaxIdleConns: 1, DisableIdentity: true,
+		ContextTimeoutEnabled: true, MaxRetries: -1, PoolSize: 1, MaxIdleConns: 1, DisableIdentity: true, DialerRetries: 1,
 	}
 	if p.DialTimeout == 0 {
 		p.DialTimeout = 5 * time.Second

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +188,60 @@ func TestIsolationUnknownOrUnreachableQueue(t *testing.T) {
 	defer cancel()
 	if rep, _ := store.CheckIsolation(past, srv.Client(t, "app", appPW)); rep.Isolated || !strings.Contains(rep.Problems[0], "did not finish in time") {
 		t.Fatalf("expired context: %+v", rep)
+	}
+}
+
+// Redis Cluster: ACLs are per node, so every master is checked; one node whose queue user may
+// write the store's keys is reported.
+func TestIsolationClusterChecksEveryMaster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts a three-master cluster")
+	}
+	dir := t.TempDir()
+	var nodes []*ownredis.Server
+	var addrs []string
+	for i := range 3 {
+		n := ownredis.Start(t, "--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", i), "--dir", dir)
+		nodes, addrs = append(nodes, n), append(addrs, n.Addr)
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		skipOrFail(t, "redis-cli is not installed (it comes with redis-server): it creates the test cluster")
+	}
+	out, err := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	for _, n := range nodes {
+		n.ACL(t, "sealq-replay", "on", ">"+storePW, "resetkeys", "~sealq:r:*", "resetchannels", "-@all", "+eval", "+evalsha", "+get", "+set", "+pttl", "+pexpire", "+del", "+info", "+ping", "+cluster|slots", "+cluster|info")
+		n.ACL(t, "app", "on", ">"+appPW, "resetkeys", "~asynq:*", "resetchannels", "&asynq:*", "+@all", "-@dangerous", "+info")
+		for i := 0; ; i++ {
+			if info, _ := n.Admin.ClusterInfo(ctx).Result(); strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if i > 200 {
+				t.Fatal("the test cluster did not become ready")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	cluster := func(user, pw string) *redis.ClusterClient {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Username: user, Password: pw})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	store := storeOn(t, cluster("sealq-replay", storePW))
+	queue := cluster("app", appPW)
+	rep, err := store.CheckIsolation(ctx, queue)
+	if err != nil || !rep.Isolated || rep.By != "acl" || rep.QueueUser != "app" {
+		t.Fatalf("cluster, store user and queue user: want isolated by acl, got %+v %v", rep, err)
+	}
+
+	// One node where the queue's user was given the store's keys too.
+	nodes[1].ACL(t, "app", "~sealq:r:*")
+	rep, err = store.CheckIsolation(ctx, queue)
+	if rep.Isolated || !errors.Is(err, sealq.ErrStoreNotIsolated) || !strings.Contains(strings.Join(rep.Problems, "\n"), `"app" may run DEL, UNLINK, SET`) {
+		t.Fatalf("one misconfigured node: want not isolated, got %+v %v", rep, err)
 	}
 }
