@@ -1,4 +1,5 @@
 import { fork } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { inspect } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
@@ -178,6 +179,11 @@ describe('sealq/mqtt: publish and subscribe', () => {
     const env = await setup(t);
     const handled: string[] = [];
     const dead: MqttDeadLetter[] = [];
+    // The shared path every adapter reports through (metrics, tracing): one event per dead letter.
+    const events: Array<{ adapter: string; code: string; destination: string }> = [];
+    const listen = (e: unknown): void => void events.push(e as { adapter: string; code: string; destination: string });
+    subscribe('sealq:dead-letter', listen);
+    t.after(() => unsubscribe('sealq:dead-letter', listen));
     const topic = env.topic('orders');
     const s = await env.subscriber({ typ: ['order.created', 'order.refund'], handler: (m) => void handled.push(m.payload.toString()), onDeadLetter: (d) => void dead.push(d) });
 
@@ -212,6 +218,7 @@ describe('sealq/mqtt: publish and subscribe', () => {
     assert.deepEqual(letters.map((l) => l.d.code), attacks.map((a) => a[0]));
     assert.deepEqual(dead.map((x) => x.code), attacks.map((a) => a[0]));
     assert.deepEqual(handled, ['legit'], 'no attack reached the handler');
+    assert.deepEqual(events.filter((e) => e.adapter === 'mqtt').map((e) => e.code), attacks.map((a) => a[0]));
     for (const [i, l] of letters.entries()) {
       const [, tp, body, up] = attacks[i]!;
       assert.deepEqual(l.payload, Buffer.from(body));
@@ -494,7 +501,9 @@ describe('sealq/mqtt: storm', () => {
     assert.equal(counts.size, n);
     assert.ok([...counts.values()].every((v) => v === 1), 'no message handled twice');
     assert.equal(subs.reduce((s, x) => s + x.stats.processed, 0), n);
-    assert.ok(subs.every((x) => x.stats.processed > 0), 'every subscriber took part');
+    // Which copy of a message wins its claim is a race, so one subscriber may only ever see the losing copies.
+    assert.ok(subs.every((x) => x.stats.processed + x.stats.deadLettered > 0), `every subscriber took part: ${JSON.stringify(subs.map((x) => x.stats))}`);
+    assert.ok(subs.filter((x) => x.stats.processed > 0).length >= 2, 'the work was shared');
     await waitFor('every dead letter archived', () => (codes.get('ERR_REPLAYED') ?? 0) >= (copies - 1) * n);
     assert.deepEqual([...codes.keys()], ['ERR_REPLAYED']);
   });

@@ -1,4 +1,5 @@
 import { fork } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { inspect } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
@@ -228,6 +229,11 @@ describe('sealq/nats: publish and consume', () => {
     const env = await setup(t);
     const handled: string[] = [];
     const dead: NatsDeadLetter[] = [];
+    // The shared path every adapter reports through (metrics, tracing): one event per dead letter.
+    const events: Array<{ adapter: string; code: string; destination: string }> = [];
+    const listen = (e: unknown): void => void events.push(e as { adapter: string; code: string; destination: string });
+    subscribe('sealq:dead-letter', listen);
+    t.after(() => unsubscribe('sealq:dead-letter', listen));
     const subject = env.subject('orders');
     const c = await env.consumer({ typ: ['order.created', 'order.refund'], handler: (m) => void handled.push(m.payload.toString()), onDeadLetter: (d) => void dead.push(d) });
 
@@ -265,6 +271,7 @@ describe('sealq/nats: publish and consume', () => {
     await waitFor('every dead letter counted', () => c.stats.deadLettered === attacks.length);
     assert.deepEqual(letters.map((l) => l.d.code), attacks.map((a) => a[0]));
     assert.deepEqual(handled, ['legit'], 'no attack reached the handler');
+    assert.deepEqual(events.filter((e) => e.adapter === 'nats').map((e) => e.code), attacks.map((a) => a[0]));
     assert.deepEqual(dead.map((x) => x.code), attacks.map((a) => a[0]));
     // The originals are kept: body byte for byte, headers, where and why.
     for (const [i, l] of letters.entries()) {

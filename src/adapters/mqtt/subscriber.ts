@@ -10,10 +10,11 @@ import {
   openAndClaim,
   parseDuration,
 } from '../../index.js';
-import type { ClaimedMessage, Keyring, KeyringSource, OpenedMessage, OpenOptions, ReplayStore } from '../../index.js';
+import type { ClaimedMessage, Envelope, Keyring, KeyringSource, OpenedMessage, OpenOptions, ReplayStore, SourceLogger } from '../../index.js';
 import { HANDLER_FAILED, completionNotRecordedReason } from '../dead-letter-code.js';
 import type { DeadLetterCode } from '../dead-letter-code.js';
 import { scopeReplayStore } from '../redis-streams/scoped-store.js';
+import { AdapterVerdicts } from '../verdicts.js';
 import { checkCarrier, envelopeOf } from './carrier.js';
 import type { MqttCarrier } from './carrier.js';
 import { mqttContext, parseSubscription, topicMatches } from './context.js';
@@ -98,6 +99,8 @@ export interface SealedMqttSubscriberOptions extends Omit<OpenOptions, 'ctx' | '
   onError?: (error: Error, message?: IPublishPacket) => void;
   /** A message was dead-lettered (after the broker acknowledged the dead letter). */
   onDeadLetter?: (deadLetter: MqttDeadLetter, message: IPublishPacket) => void;
+  /** One line per message dead-lettered as rejected, rate-limited, pino-style `warn(fields, message)`; none without a logger. */
+  logger?: SourceLogger;
 }
 
 export interface MqttSubscriberStats {
@@ -181,6 +184,7 @@ export class SealedMqttSubscriber {
   readonly #active = new Set<Promise<void>>();
   readonly #waits = new Set<() => void>();
   readonly #pubackCodes = new Map<number, number>();
+  readonly #verdicts: AdapterVerdicts;
   #accepted = 0;
   #running = 0;
   #epoch = 0;
@@ -238,6 +242,7 @@ export class SealedMqttSubscriber {
     this.#dlTopic = dl.topic ?? defaultDeadLetterTopic;
     this.#keep = dl.keep ?? 'retain';
     this.#checkDeadLetterTopics();
+    this.#verdicts = new AdapterVerdicts({ adapter: 'mqtt', consumerCtx: `mqtt:${this.topics.join(',')}`, keptIn: this.#keep === 'retain' ? `${this.#dlTopic('<topic>')}/<id>` : this.#dlTopic('<topic>'), logger: o.logger });
     this.#onError = o.onError ?? ((e) => console.error(`sealq mqtt ${this.topics.join(', ')}: ${e.message}`));
   }
 
@@ -340,6 +345,7 @@ export class SealedMqttSubscriber {
     for (const d of this.#queue.splice(0)) d.state = 'abandoned';
     while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
     this.#flush();
+    this.#verdicts.flush();
     this.#state = 'closed';
     if (this.#ownDl) await this.#dl?.endAsync().catch(() => undefined);
   }
@@ -559,6 +565,13 @@ export class SealedMqttSubscriber {
     }
     this.stats.deadLettered++;
     this.#ack(d);
+    let envelope: Envelope | undefined;
+    try {
+      envelope = envelopeOf(packet, this.#carrier);
+    } catch {
+      // two seals: nothing readable to report
+    }
+    this.#verdicts.deadLettered(code, envelope);
     try {
       this.#o.onDeadLetter?.(dead, packet);
     } catch (e) {

@@ -13,10 +13,11 @@ import {
   openAndClaim,
   parseDuration,
 } from '../../index.js';
-import type { ClaimedMessage, DetachedEnvelope, Keyring, KeyringSource, OpenedMessage, OpenOptions, ReplayStore } from '../../index.js';
+import type { ClaimedMessage, DetachedEnvelope, Keyring, KeyringSource, OpenedMessage, OpenOptions, ReplayStore, SourceLogger } from '../../index.js';
 import { HANDLER_FAILED, completionNotRecordedReason } from '../dead-letter-code.js';
 import type { DeadLetterCode } from '../dead-letter-code.js';
 import { FailureCounts } from '../failure-counts.js';
+import { AdapterVerdicts } from '../verdicts.js';
 import { scopeReplayStore } from '../redis-streams/scoped-store.js';
 import { checkSubjects, natsContext, parseNatsContext, subjectMatches } from './context.js';
 import { deadLetterHeaders } from './dead-letter.js';
@@ -86,6 +87,8 @@ export interface SealedNatsConsumerOptions extends Omit<OpenOptions, 'ctx' | 'no
   onError?: (error: Error, message?: JsMsg) => void;
   /** A message was dead-lettered (after the dead-letter stream acknowledged it). */
   onDeadLetter?: (deadLetter: NatsDeadLetter, message: JsMsg) => void;
+  /** One line per message dead-lettered as rejected, rate-limited, pino-style `warn(fields, message)`; none without a logger. */
+  logger?: SourceLogger;
 }
 
 export interface NatsConsumerStats {
@@ -159,6 +162,7 @@ export class SealedNatsConsumer {
   readonly #failures = new FailureCounts();
   readonly #connectionClosed = new AbortController();
   readonly #acks: JsMsg[] = [];
+  readonly #verdicts: AdapterVerdicts;
   #js: JetStreamClient | undefined;
   #messages: ConsumerMessages | undefined;
   #ackWaitMs = 30_000;
@@ -191,6 +195,7 @@ export class SealedNatsConsumer {
     const dl = o.deadLetter?.subject ?? `${DEAD_LETTER_SUBJECT_PREFIX}${o.stream}.${o.consumer}`;
     natsContext(dl); // a concrete subject
     this.deadLetterSubject = dl;
+    this.#verdicts = new AdapterVerdicts({ adapter: 'nats', consumerCtx: `nats-consumer:${o.stream}/${o.consumer}`, keptIn: dl, logger: o.logger });
     this.#onError = o.onError ?? ((e) => console.error(`sealq nats ${o.stream}/${o.consumer}: ${e.message}`));
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
@@ -288,6 +293,7 @@ export class SealedNatsConsumer {
     for (const wake of this.#waits) wake();
     while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
     this.#state = 'closed';
+    this.#verdicts.flush();
     this.#resolveClosed(error);
   }
 
@@ -501,6 +507,7 @@ export class SealedNatsConsumer {
     }
     this.#settle(d, { term: code });
     this.stats.deadLettered++;
+    this.#verdicts.deadLettered(code, { seal: msg.headers?.get(SEAL_HEADER) ?? '', payload: msg.data });
     try {
       this.#o.onDeadLetter?.(dead, msg);
     } catch (e) {
