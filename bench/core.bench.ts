@@ -6,9 +6,15 @@
 import { createPrivateKey, createPublicKey, createSecretKey, createHmac, sign, timingSafeEqual, verify, constants } from 'node:crypto';
 import type { JsonWebKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { CompactSign, compactVerify, importJWK } from 'jose';
+import { Registry } from 'prom-client';
 import type { CryptoKey as JoseKey, JWK } from 'jose';
 import { Keyring, open, seal, sealObject } from 'sealq';
+import { registerTracing } from 'sealq/opentelemetry';
+import { registerMetrics } from 'sealq/prometheus';
 import type { Alg, SealqJwk } from 'sealq';
 import { Webhook } from 'standardwebhooks';
 import type { Case, Harness } from './harness.js';
@@ -202,9 +208,48 @@ async function asymmetric(h: Harness, alg: 'ES256' | 'PS256'): Promise<void> {
   h.ratio(`${alg} sealq seal+open / raw sign+verify`, c.ratio('sealq seal+open', `${raw} sign+verify`));
 }
 
+/**
+ * What operating sealq costs: HS256 seal+open with sealq/prometheus and sealq/opentelemetry
+ * registered (a real prom-client registry; the OpenTelemetry SDK with a context manager and an
+ * in-memory exporter), next to the same without. Subscriptions are process-wide, so each case
+ * puts them in its state on its first call of a time slice.
+ */
+async function operations(h: Harness): Promise<void> {
+  const kr = Keyring.generate('HS256', { kid: 'bench-ops' });
+  const registry = new Registry();
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())] });
+  trace.setGlobalTracerProvider(provider);
+  // The span a messaging instrumentation would have open around a publish or a delivery.
+  const inSpan = trace.setSpan(context.active(), provider.getTracer('bench').startSpan('orders process'));
+  let on: Array<{ stop(): void }> | undefined;
+  const registered = (yes: boolean): void => {
+    if (yes && on === undefined) on = [registerMetrics(registry), registerTracing()];
+    if (!yes && on !== undefined) {
+      for (const x of on) x.stop();
+      on = undefined;
+    }
+  };
+  const sealOpen = (): unknown => open(kr, seal(kr, payload, sealOpts), openOpts);
+  h.section('Operating it: HS256 seal+open with metrics and tracing registered', [
+    'registered: registerMetrics on a prom-client Registry and registerTracing (span events), with an OpenTelemetry SDK tracer provider and context manager.',
+    'in a recording span: the same inside a span, as under a messaging instrumentation; each seal and open adds an event to it (the SDK keeps the last 128).',
+  ].join('\n'));
+  const c = await h.compare('HS256 seal+open, operations', [
+    { name: 'sealq seal+open', fn: () => (registered(false), sealOpen()) },
+    { name: 'sealq seal+open, metrics and tracing registered', fn: () => (registered(true), sealOpen()) },
+    { name: 'sealq seal+open, registered, in a recording span', fn: () => (registered(true), context.with(inSpan, sealOpen)) },
+  ], CLOCK);
+  registered(false);
+  h.ratio('HS256 seal+open with metrics and tracing registered / without', c.ratio('sealq seal+open, metrics and tracing registered', 'sealq seal+open'), { atLeast: 0.9 });
+  h.ratio('HS256 seal+open registered, in a recording span / without', c.ratio('sealq seal+open, registered, in a recording span', 'sealq seal+open'));
+  await provider.shutdown();
+}
+
 export async function run(h: Harness): Promise<void> {
   h.note(`payload: ${PAYLOAD_BYTES} bytes of JSON; header: ctx "${ctx}", typ "${typ}", random 128-bit id; default open options.`);
   await hs256(h);
+  await operations(h);
   await eddsa(h);
   h.section('ES256 and PS256, 1 KiB payload', 'raw: crypto.sign/verify("sha256", ...) with the same key (P1363 signatures for ECDSA; PSS, salt 32, for RSA).');
   await asymmetric(h, 'ES256');
