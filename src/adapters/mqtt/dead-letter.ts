@@ -80,6 +80,7 @@ export function deadLetterOf(packet: IPublishPacket, d: MqttDeadLetter, v5: bool
     [P.id]: d.id,
   });
   if (p.messageExpiryInterval !== undefined) user[P.messageExpiry] = String(p.messageExpiryInterval);
+  else delete user[P.messageExpiry]; // the original's own property of that name must not pose as ours
   const properties: NonNullable<IPublishPacket['properties']> = { userProperties: sortedUserProperties(user) };
   if (p.contentType !== undefined) properties.contentType = p.contentType;
   if (p.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = p.payloadFormatIndicator;
