@@ -136,9 +136,14 @@ export function sealJobDataAsync(keyring: Keyring | KeyringSource, queueName: st
   return sealObjectAsync(keyring, jobPayload(data), jobSealOptions(queueName, jobName, options));
 }
 
-/** @internal Seals synchronously unless the primary key signs elsewhere (a KMS): no promise per job when none is needed. */
+/**
+ * @internal HMAC seals synchronously (no promise per job: the MAC costs less than a thread-pool
+ * hop); an asymmetric key signs on the thread pool, so an addBulk signs on every core and the
+ * event loop does not stall; a KMS signs where it is.
+ */
 export function sealJobDataAuto(keyring: Keyring | KeyringSource, queueName: string, jobName: string, data: unknown, options: SealJobDataOptions = {}): SealedJobData | Promise<SealedJobData> {
-  return current(keyring).primary?.external === true
+  const primary = current(keyring).primary;
+  return primary !== undefined && (primary.external || !primary.spec.symmetric)
     ? sealJobDataAsync(keyring, queueName, jobName, data, options)
     : sealJobData(keyring, queueName, jobName, data, options);
 }
