@@ -14,6 +14,7 @@ import type { ClaimedMessage, Envelope, Keyring, KeyringSource, OpenedMessage, O
 import { HANDLER_FAILED, completionNotRecordedReason } from '../dead-letter-code.js';
 import type { DeadLetterCode } from '../dead-letter-code.js';
 import { scopeReplayStore } from '../redis-streams/scoped-store.js';
+import { checkMode } from '../../report-mode.js';
 import { AdapterVerdicts } from '../verdicts.js';
 import { checkCarrier, envelopeOf } from './carrier.js';
 import type { MqttCarrier } from './carrier.js';
@@ -99,7 +100,11 @@ export interface SealedMqttSubscriberOptions extends Omit<OpenOptions, 'ctx' | '
   onError?: (error: Error, message?: IPublishPacket) => void;
   /** A message was dead-lettered (after the broker acknowledged the dead letter). */
   onDeadLetter?: (deadLetter: MqttDeadLetter, message: IPublishPacket) => void;
-  /** One line per message dead-lettered as rejected, rate-limited, pino-style `warn(fields, message)`; none without a logger. */
+  /**
+   * One line per message dead-lettered as rejected or let through in report mode (`mode`; its ctx
+   * rules name the mqtt: ctx of a topic, as mqttContext makes it), rate-limited, pino-style
+   * `warn(fields, message)`; none without a logger.
+   */
   logger?: SourceLogger;
 }
 
@@ -212,7 +217,8 @@ export class SealedMqttSubscriber {
     this.#subs = topics.map(parseSubscription);
     this.#carrier = checkCarrier(o.carrier);
     this.#retained = o.retained ?? 'once';
-    this.#open = { ctx: [], typ: o.typ, maxAge: o.maxAge, clockSkew: o.clockSkew, maxValidity: o.maxValidity, maxPayloadBytes: o.maxPayloadBytes };
+    if (o.mode !== undefined) checkMode(o.mode);
+    this.#open = { ctx: [], typ: o.typ, maxAge: o.maxAge, clockSkew: o.clockSkew, maxValidity: o.maxValidity, maxPayloadBytes: o.maxPayloadBytes, mode: o.mode };
     const groups = new Set(this.#subs.map((s) => s.group));
     if (o.scope !== undefined) {
       if (typeof o.scope !== 'string' || o.scope.length === 0) throw new InvalidArgumentError('scope must be a non-empty string');
@@ -480,6 +486,14 @@ export class SealedMqttSubscriber {
         continue;
       }
 
+      if (claimed.wouldReject !== undefined) {
+        // Report mode. Retained state this scope processed before is still skipped: not a replay attack.
+        if (claimed.wouldReject.code === 'ERR_REPLAYED' && packet.retain) {
+          this.stats.skipped++;
+          return this.#ack(d);
+        }
+        this.#verdicts.letThrough(claimed);
+      }
       const message: MqttMessage = {
         payload: claimed.payload,
         header: claimed.header,
@@ -490,6 +504,7 @@ export class SealedMqttSubscriber {
         dup: packet.dup,
         properties: packet.properties,
         signal: d.abort.signal,
+        ...(claimed.wouldReject === undefined ? {} : { wouldReject: claimed.wouldReject }),
       };
       const keepAlive = setInterval(() => {
         claimed.extend(this.#lease).then(
