@@ -17,6 +17,7 @@ import type { ClaimedMessage, DetachedEnvelope, Keyring, KeyringSource, OpenedMe
 import { HANDLER_FAILED, completionNotRecordedReason } from '../dead-letter-code.js';
 import type { DeadLetterCode } from '../dead-letter-code.js';
 import { FailureCounts } from '../failure-counts.js';
+import { checkMode } from '../../report-mode.js';
 import { AdapterVerdicts } from '../verdicts.js';
 import { scopeReplayStore } from '../redis-streams/scoped-store.js';
 import { checkSubjects, natsContext, parseNatsContext, subjectMatches } from './context.js';
@@ -87,7 +88,11 @@ export interface SealedNatsConsumerOptions extends Omit<OpenOptions, 'ctx' | 'no
   onError?: (error: Error, message?: JsMsg) => void;
   /** A message was dead-lettered (after the dead-letter stream acknowledged it). */
   onDeadLetter?: (deadLetter: NatsDeadLetter, message: JsMsg) => void;
-  /** One line per message dead-lettered as rejected, rate-limited, pino-style `warn(fields, message)`; none without a logger. */
+  /**
+   * One line per message dead-lettered as rejected or let through in report mode (`mode`; its ctx
+   * rules name the nats: ctx of a subject, as natsContext makes it), rate-limited, pino-style
+   * `warn(fields, message)`; none without a logger.
+   */
   logger?: SourceLogger;
 }
 
@@ -184,7 +189,8 @@ export class SealedNatsConsumer {
     this.stream = o.stream;
     this.consumer = o.consumer;
     this.#subjects = o.subjects === undefined ? undefined : checkSubjects(o.subjects);
-    this.#open = { ctx: [], typ: o.typ, maxAge: o.maxAge, clockSkew: o.clockSkew, maxValidity: o.maxValidity, maxPayloadBytes: o.maxPayloadBytes };
+    if (o.mode !== undefined) checkMode(o.mode);
+    this.#open = { ctx: [], typ: o.typ, maxAge: o.maxAge, clockSkew: o.clockSkew, maxValidity: o.maxValidity, maxPayloadBytes: o.maxPayloadBytes, mode: o.mode };
     this.#replay = scopeReplayStore(o.replay, o.scope ?? `nats-consumer:${o.stream}/${o.consumer}`);
     this.#concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
     if (!Number.isSafeInteger(this.#concurrency) || this.#concurrency < 1 || this.#concurrency > 10_000) throw new InvalidArgumentError('concurrency must be a whole number from 1 to 10000');
@@ -391,6 +397,7 @@ export class SealedNatsConsumer {
       return;
     }
 
+    if (claimed.wouldReject !== undefined) this.#verdicts.letThrough(claimed); // report mode
     const message: NatsMessage = {
       payload: claimed.payload,
       header: claimed.header,
@@ -403,6 +410,7 @@ export class SealedNatsConsumer {
       redelivered: msg.redelivered,
       headers: msg.headers,
       signal: this.#connectionClosed.signal,
+      ...(claimed.wouldReject === undefined ? {} : { wouldReject: claimed.wouldReject }),
     };
     const stopKeepAlive = this.#keepAlive(d, claimed);
     const key = `${claimed.header.ctx}\n${claimed.header.id}`;
