@@ -114,8 +114,19 @@ const ms = (v: number | string | undefined, dflt: number, what: string): number 
 
 interface Delivery {
   readonly msg: ConsumeMessage;
-  readonly abort: AbortController;
+  /** Made when the handler first reads message.signal: most never do, and a signal costs µs per message. */
+  abort: AbortController | undefined;
+  /** Why the delivery can no longer be acked (its channel closed), once it cannot. */
+  lost: Error | undefined;
   settled: boolean;
+}
+
+function signalOf(d: Delivery): AbortSignal {
+  if (d.abort === undefined) {
+    d.abort = new AbortController();
+    if (d.lost !== undefined) d.abort.abort(d.lost);
+  }
+  return d.abort.signal;
 }
 
 /**
@@ -258,7 +269,8 @@ export class SealedAmqpConsumer {
     // The broker requeues every unacked delivery: the handlers still running learn it from their signal.
     for (const d of this.#deliveries) {
       d.settled = true;
-      d.abort.abort(new Error('the channel closed: the broker requeued the message'));
+      d.lost = new Error('the channel closed: the broker requeued the message');
+      d.abort?.abort(d.lost);
     }
     for (const wake of this.#waits) wake();
     if (this.#state === 'running') {
@@ -330,7 +342,7 @@ export class SealedAmqpConsumer {
       }
       return;
     }
-    const d: Delivery = { msg, abort: new AbortController(), settled: false };
+    const d: Delivery = { msg, abort: undefined, lost: undefined, settled: false };
     this.#deliveries.add(d);
     const p = this.#process(d)
       .catch((e: unknown) => {
@@ -405,7 +417,9 @@ export class SealedAmqpConsumer {
       fields: msg.fields,
       properties: msg.properties,
       redelivered: msg.fields.redelivered,
-      signal: d.abort.signal,
+      get signal() {
+        return signalOf(d);
+      },
       ...(claimed.wouldReject === undefined ? {} : { wouldReject: claimed.wouldReject }),
     };
     if (claimed.wouldReject !== undefined) this.#verdicts.letThrough(claimed);
