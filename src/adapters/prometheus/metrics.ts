@@ -199,8 +199,14 @@ export function registerMetrics(registry: Registry, options: SealqMetricsOptions
   const adapters = new Capped(20);
 
   // The message path: per ctx (and per kid), the cells of the common outcomes, found with one lookup.
-  const okOpens = new Map<string, Map<string | undefined, { open: Cell; use: Cell; last: { at: number }; time: HistCell }>>();
-  const okSeals = new Map<string, { seal: Cell; use: Cell; last: { at: number } }>();
+  const okOpens = new Map<string, Map<string | undefined, { open: Cell; use: Cell; time: HistCell }>>();
+  const okSeals = new Map<string, { seal: Cell; use: Cell }>();
+  // Last use per kid and operation, to the scrape: a scrape that finds a use count grown since the
+  // one before stamps its own time (no clock read on the message path).
+  const lastUse = new Map<Cell, { labels: Record<string, string>; seen: number; at: number }>();
+  const watchUse = (use: Cell, kid: string, op: string): void => {
+    if (!lastUse.has(use)) lastUse.set(use, { labels: { kid, op }, seen: 0, at: 0 });
+  };
 
   const metrics: string[] = [
     counter(registry, 'sealq_seals_total', 'Messages sealed, by key and algorithm', seals),
@@ -214,18 +220,23 @@ export function registerMetrics(registry: Registry, options: SealqMetricsOptions
   ];
   new Gauge({
       name: 'sealq_key_last_used_timestamp_seconds',
-      help: 'Last successful seal or open per key id (Unix time)',
+      help: 'Last successful seal or open per key id (Unix time, to the scrape: the first scrape that saw it)',
       labelNames: ['kid', 'op'],
       registers: [registry],
       collect() {
         this.reset();
-        for (const [kid, s] of okSeals) if (s.last.at > 0) this.set({ kid, op: 'seal' }, s.last.at / 1000);
-        for (const o of okOpensByKid.values()) if (o.at > 0) this.set(o.labels, o.at / 1000);
+        const now = Date.now();
+        for (const [use, l] of lastUse) {
+          if (use.value !== l.seen) {
+            l.seen = use.value;
+            l.at = now;
+          }
+          if (l.at > 0) this.set(l.labels, l.at / 1000);
+        }
       },
   });
   const hist = new TalliedHistogram(registry, bounds);
   metrics.push(VERIFY_NAME);
-  const okOpensByKid = new Map<string, { labels: Record<string, string>; at: number }>();
   if (options.keyring !== undefined) {
     const source = options.keyring;
     metrics.push('sealq_key_info');
@@ -247,12 +258,12 @@ export function registerMetrics(registry: Registry, options: SealqMetricsOptions
     const kid = kids.get(e.kid);
     let s = okSeals.get(kid);
     if (s === undefined) {
-      s = { seal: seals.cell(kid, alg(e.alg)), use: keyUses.cell(kid, 'seal', 'ok', ''), last: { at: 0 } };
+      s = { seal: seals.cell(kid, alg(e.alg)), use: keyUses.cell(kid, 'seal', 'ok', '') };
+      watchUse(s.use, kid, 'seal');
       okSeals.set(kid, s);
     }
     s.seal.value++;
     s.use.value++;
-    s.last.at = Date.now();
   };
 
   const onOpen = (m: unknown): void => {
@@ -264,15 +275,13 @@ export function registerMetrics(registry: Registry, options: SealqMetricsOptions
       let o = byKid.get(e.kid);
       if (o === undefined) {
         const kid = kids.get(e.kid);
-        let last = okOpensByKid.get(kid);
-        if (last === undefined) okOpensByKid.set(kid, (last = { labels: { kid, op: 'open' }, at: 0 }));
         // A kid's algorithm is its key's, so the histogram cell is found once with the rest.
-        o = { open: opens.cell(ctx, 'ok', ''), use: keyUses.cell(kid, 'open', 'ok', ''), last, time: hist.cell(alg(e.alg), 'ok') };
+        o = { open: opens.cell(ctx, 'ok', ''), use: keyUses.cell(kid, 'open', 'ok', ''), time: hist.cell(alg(e.alg), 'ok') };
+        watchUse(o.use, kid, 'open');
         byKid.set(e.kid, o);
       }
       o.open.value++;
       o.use.value++;
-      o.last.at = Date.now();
       if (e.seconds !== undefined) hist.record(o.time, e.seconds);
       return;
     }
