@@ -164,6 +164,31 @@ describe('sealq/prometheus: the demo through a real registry, scraped over HTTP'
     assert.equal(st.wouldReject.reduce((n, w) => n + w.count, 0), value(samples, 'sealq_would_reject_total', {}));
   });
 
+  test('sealq stats sends URL credentials as Basic auth and never prints them', async () => {
+    const seenAuth: string[] = [];
+    const srv = createServer((req, res) => {
+      seenAuth.push(String(req.headers.authorization));
+      res.statusCode = 401;
+      res.end();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const port = (srv.address() as { port: number }).port;
+    try {
+      for (const target of [`http://ops:s3cret-pw@127.0.0.1:${port}/metrics`, 'http://ops:s3cret-pw@127.0.0.1:1/metrics']) {
+        const err = new PassThrough();
+        let text = '';
+        err.on('data', (b: Buffer) => (text += b.toString()));
+        const code = await runCli(['stats', target], { stdin: new PassThrough(), stdout: new PassThrough(), stderr: err, env: {} });
+        assert.equal(code, 2);
+        assert.match(text, /^ERR_USAGE: /);
+        assert.ok(!text.includes('s3cret'), text);
+      }
+      assert.deepEqual(seenAuth, [`Basic ${Buffer.from('ops:s3cret-pw').toString('base64')}`]);
+    } finally {
+      srv.close();
+    }
+  });
+
   test('stop() unsubscribes and removes the metrics from the registry', async () => {
     const r = new Registry();
     const m = registerMetrics(r);
