@@ -12,7 +12,10 @@
  * counts every thread. Kernel time (socket reads and writes) is not: valgrind counts the
  * process's own instructions.
  *
- *   node --import tsx bench/bullmq-instructions.ts [--jobs 2000] [--warmup 1000] [--modes plain,HS256,EdDSA]
+ *   node --import tsx bench/bullmq-instructions.ts [--jobs 2000] [--warmup 1000] [--modes plain,HS256,EdDSA] [--keep DIR]
+ *
+ * --keep DIR keeps callgrind's files there, for callgrind_annotate (the measured share of each
+ * process is its `.2` file; Redis's are `.2`, enqueueing, and `.4`, processing).
  *
  * Needs valgrind and redis-server, and `npm run build` first (the library is imported as a user
  * imports it). Slow: valgrind runs Node some 50 times slower; a few minutes per mode.
@@ -39,7 +42,8 @@ const opt = (name: string, dflt: string): string => {
 const N = Number(opt('jobs', '2000'));
 const WARMUP = Number(opt('warmup', '1000'));
 const modes = opt('modes', 'plain,HS256,EdDSA').split(',') as Mode[];
-const dir = mkdtempSync(join(tmpdir(), 'sealq-instructions-'));
+const keep = args.includes('--keep') ? opt('keep', '') : '';
+const dir = keep !== '' ? keep : mkdtempSync(join(tmpdir(), 'sealq-instructions-'));
 const execFile$ = promisify(execFile);
 
 function freePort(): Promise<number> {
@@ -205,5 +209,5 @@ try {
     console.log(`| ${r.mode === 'plain' ? 'plain BullMQ' : `sealed ${r.mode} + Redis replay store`} | ${fmt(r.perJob.producer)} | ${fmt(r.perJob.worker)} | ${fmt(r.perJob.redis)} | ${fmt(total(r.perJob))} | ${vs(total)} | ${vs((c) => c.worker)} |`);
   }
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (keep === '') rmSync(dir, { recursive: true, force: true });
 }
