@@ -16,11 +16,13 @@ import {
 import type { ClaimedMessage, ClaimOptions, DetachedEnvelope, Keyring, KeyringSource, OpenedMessage, OpenOptions, ReplayStore } from '../../index.js';
 import type { SourceLogger } from '../../keys/sources.js';
 import { checkMode, modeFor } from '../../report-mode.js';
-import { scopeReplayStore } from '../redis-streams/scoped-store.js';
+import { scopeReplayStore } from '../shared/scoped-replay-store.js';
 import { AdapterVerdicts } from '../verdicts.js';
 import { amqpContext, checkAddresses, isTopicPattern, parseAmqpContext, topicMatches } from './context.js';
 import type { AmqpAddress } from './context.js';
-import { HANDLER_FAILED, deadLetterOf } from './dead-letter.js';
+import { HANDLER_FAILED, completionNotRecordedReason, handlerFailedReason } from '../shared/dead-letter-code.js';
+import { FailureCounts } from '../shared/failure-counts.js';
+import { deadLetterOf } from './dead-letter.js';
 import type { AmqpDeadLetter, AmqpDeadLetterCode, DeadLetterTarget } from './dead-letter.js';
 
 /** What opens channels: an amqplib connection (`amqplib.connect(...)`), recovering or not. */
@@ -105,7 +107,6 @@ export interface AmqpConsumerStats {
 const DEFAULT_PREFETCH = 10;
 const DEFAULT_RETRY_DELAY_MS = 1000;
 const DEFAULT_BUSY_DELAY_MS = 250;
-const MAX_FAILURE_COUNTS = 10_000;
 /** Tracks returned (unroutable) dead letters until their confirm arrives; RabbitMQ sends basic.return before basic.ack. */
 const DEAD_LETTER_ID = 'sealq-dead-letter-id';
 
@@ -164,7 +165,7 @@ export class SealedAmqpConsumer {
   readonly #active = new Set<Promise<void>>();
   readonly #deliveries = new Set<Delivery>();
   readonly #waits = new Set<() => void>();
-  readonly #failures = new Map<string, number>();
+  readonly #failures = new FailureCounts();
   readonly #returned = new Set<string>();
   readonly #claimOptionsCache = new Map<string, ClaimOptions>();
   #channel: Channel | undefined;
@@ -438,10 +439,7 @@ export class SealedAmqpConsumer {
       await claimed.release().catch(() => undefined); // the lease lapses anyway
       const error = errorOf(e);
       const key = `${claimed.header.ctx}\n${claimed.header.id}`;
-      const failures = (this.#failures.get(key) ?? 0) + 1;
-      this.#failures.delete(key);
-      if (this.#failures.size >= MAX_FAILURE_COUNTS) this.#failures.delete(this.#failures.keys().next().value!);
-      this.#failures.set(key, failures);
+      const failures = this.#failures.add(key);
       let decision: 'requeue' | 'dead-letter' = 'requeue';
       try {
         decision = this.#o.retryPolicy?.({ error, message, failures }) ?? 'requeue';
@@ -450,7 +448,7 @@ export class SealedAmqpConsumer {
       }
       if (decision === 'dead-letter') {
         this.#failures.delete(key);
-        await this.#deadLetterThenAck(d, HANDLER_FAILED, `handler failed ${failures} time(s); retryPolicy gave up: ${error.message}`);
+        await this.#deadLetterThenAck(d, HANDLER_FAILED, handlerFailedReason(failures, error));
       } else {
         this.#onError(error, msg);
         await this.#retryLater(d, this.#retryDelay);
@@ -463,8 +461,7 @@ export class SealedAmqpConsumer {
       await claimed.complete();
     } catch (e) {
       // The work is done: a redelivery would run it again. An operator decides.
-      const why = e instanceof CompletionNotRecordedError ? e.message : `the handler succeeded but the replay store could not record it (${errorOf(e).message}); not requeued, so that it cannot run twice: check whether its work was done`;
-      await this.#deadLetterThenAck(d, 'ERR_COMPLETION_NOT_RECORDED', why, true);
+      await this.#deadLetterThenAck(d, 'ERR_COMPLETION_NOT_RECORDED', completionNotRecordedReason(e, e instanceof CompletionNotRecordedError, 'requeued'), true);
       return;
     }
     this.#settle(d, 'ack');

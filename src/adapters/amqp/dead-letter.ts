@@ -1,6 +1,6 @@
 import type { ConsumeMessage, Message, MessageProperties, Options } from 'amqplib';
-import { isSealqErrorCode } from '../../index.js';
-import type { SealqErrorCode } from '../../index.js';
+import { DEAD_LETTER_AT, DEAD_LETTER_CODE, DEAD_LETTER_REASON, HANDLER_FAILED, isDeadLetterCode } from '../shared/dead-letter-code.js';
+import type { DeadLetterCode } from '../shared/dead-letter-code.js';
 
 /**
  * Dead letters: the rejected message as it was (body byte for byte, its properties, its headers,
@@ -14,9 +14,9 @@ import type { SealqErrorCode } from '../../index.js';
  * Dead letters are persistent whatever the original's delivery mode.
  */
 export const DEAD_LETTER_HEADERS = {
-  code: 'sealq-code', // rejection code (ERR_SIGNATURE_INVALID, ERR_REPLAYED, ...), ERR_COMPLETION_NOT_RECORDED or ERR_HANDLER_FAILED
-  reason: 'sealq-reason', // the error message
-  at: 'sealq-at', // when it was dead-lettered (ISO 8601)
+  code: DEAD_LETTER_CODE, // rejection code (ERR_SIGNATURE_INVALID, ERR_REPLAYED, ...), ERR_COMPLETION_NOT_RECORDED or ERR_HANDLER_FAILED
+  reason: DEAD_LETTER_REASON, // the error message
+  at: DEAD_LETTER_AT, // when it was dead-lettered (ISO 8601)
   queue: 'sealq-queue', // the queue it was consumed from
   exchange: 'sealq-exchange', // the exchange it was delivered through (broker-set, as delivered)
   routingKey: 'sealq-routing-key', // its routing key (as delivered)
@@ -29,10 +29,10 @@ export const DEAD_LETTER_HEADERS = {
   headersOmitted: 'sealq-headers-omitted', // set when the original headers were too large to copy
 } as const;
 
-/** Dead-letter code of a message whose handler failed and the retry policy gave up (not a verdict on the message). */
-export const HANDLER_FAILED = 'ERR_HANDLER_FAILED';
+export { HANDLER_FAILED };
 
-export type AmqpDeadLetterCode = SealqErrorCode | typeof HANDLER_FAILED;
+/** Every code an amqp dead letter can carry: the same as every adapter's. */
+export type AmqpDeadLetterCode = DeadLetterCode;
 
 export interface AmqpDeadLetter {
   readonly code: AmqpDeadLetterCode;
@@ -92,7 +92,7 @@ export function parseDeadLetter(msg: Pick<ConsumeMessage, 'properties'>): AmqpDe
   const H = DEAD_LETTER_HEADERS;
   const s = (k: string): string | undefined => (typeof h[k] === 'string' ? h[k] : Buffer.isBuffer(h[k]) ? h[k].toString('utf8') : undefined);
   const code = s(H.code);
-  if (code === undefined || (code !== HANDLER_FAILED && !isSealqErrorCode(code))) return undefined;
+  if (code === undefined || !isDeadLetterCode(code)) return undefined;
   return {
     code,
     reason: s(H.reason) ?? '',

@@ -1,6 +1,6 @@
 import type { IClientPublishOptions, IPublishPacket } from 'mqtt';
-import { DEAD_LETTER_AT, DEAD_LETTER_CODE, DEAD_LETTER_REASON, isDeadLetterCode } from '../dead-letter-code.js';
-import type { DeadLetterCode } from '../dead-letter-code.js';
+import { DEAD_LETTER_AT, DEAD_LETTER_CODE, DEAD_LETTER_REASON, isDeadLetterCode } from '../shared/dead-letter-code.js';
+import type { DeadLetterCode } from '../shared/dead-letter-code.js';
 import { sortedUserProperties } from './carrier.js';
 import type { UserProperties } from './carrier.js';
 

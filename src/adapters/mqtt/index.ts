@@ -12,5 +12,5 @@ export type { MqttCarrier } from './carrier.js';
 export { mqttContext, parseMqttContext, topicMatches, MQTT_CTX_PREFIX } from './context.js';
 export { parseDeadLetter, defaultDeadLetterTopic, DEAD_LETTER_PROPERTIES } from './dead-letter.js';
 export type { MqttDeadLetter, DeadLetterKeep } from './dead-letter.js';
-export { HANDLER_FAILED } from '../dead-letter-code.js';
-export type { DeadLetterCode } from '../dead-letter-code.js';
+export { HANDLER_FAILED } from '../shared/dead-letter-code.js';
+export type { DeadLetterCode } from '../shared/dead-letter-code.js';

@@ -11,9 +11,9 @@ import {
   parseDuration,
 } from '../../index.js';
 import type { ClaimedMessage, Envelope, Keyring, KeyringSource, OpenedMessage, OpenOptions, ReplayStore, SourceLogger } from '../../index.js';
-import { HANDLER_FAILED, completionNotRecordedReason } from '../dead-letter-code.js';
-import type { DeadLetterCode } from '../dead-letter-code.js';
-import { scopeReplayStore } from '../redis-streams/scoped-store.js';
+import { HANDLER_FAILED, completionNotRecordedReason, handlerFailedReason } from '../shared/dead-letter-code.js';
+import type { DeadLetterCode } from '../shared/dead-letter-code.js';
+import { scopeReplayStore } from '../shared/scoped-replay-store.js';
 import { checkMode } from '../../report-mode.js';
 import { AdapterVerdicts } from '../verdicts.js';
 import { checkCarrier, envelopeOf } from './carrier.js';
@@ -527,7 +527,7 @@ export class SealedMqttSubscriber {
         } catch (pe) {
           this.#onError(new Error(`retryPolicy threw (${errorOf(pe).message}); retrying`), packet);
         }
-        if (decision === 'dead-letter') return this.#deadLetterThenAck(d, HANDLER_FAILED, `handler failed ${failures} time(s); retryPolicy gave up: ${error.message}`);
+        if (decision === 'dead-letter') return this.#deadLetterThenAck(d, HANDLER_FAILED, handlerFailedReason(failures, error));
         this.#onError(error, packet);
         this.stats.retried++;
         await this.#wait(this.#retryDelay);

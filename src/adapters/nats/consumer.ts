@@ -14,12 +14,12 @@ import {
   parseDuration,
 } from '../../index.js';
 import type { ClaimedMessage, DetachedEnvelope, Keyring, KeyringSource, OpenedMessage, OpenOptions, ReplayStore, SourceLogger } from '../../index.js';
-import { HANDLER_FAILED, completionNotRecordedReason } from '../dead-letter-code.js';
-import type { DeadLetterCode } from '../dead-letter-code.js';
-import { FailureCounts } from '../failure-counts.js';
+import { HANDLER_FAILED, completionNotRecordedReason, handlerFailedReason } from '../shared/dead-letter-code.js';
+import type { DeadLetterCode } from '../shared/dead-letter-code.js';
+import { FailureCounts } from '../shared/failure-counts.js';
 import { checkMode } from '../../report-mode.js';
 import { AdapterVerdicts } from '../verdicts.js';
-import { scopeReplayStore } from '../redis-streams/scoped-store.js';
+import { scopeReplayStore } from '../shared/scoped-replay-store.js';
 import { checkSubjects, natsContext, parseNatsContext, subjectMatches } from './context.js';
 import { deadLetterHeaders } from './dead-letter.js';
 import type { NatsDeadLetter } from './dead-letter.js';
@@ -429,7 +429,7 @@ export class SealedNatsConsumer {
       }
       if (decision === 'dead-letter') {
         this.#failures.delete(key);
-        await this.#deadLetterThenTerm(d, HANDLER_FAILED, `handler failed ${failures} time(s); retryPolicy gave up: ${error.message}`);
+        await this.#deadLetterThenTerm(d, HANDLER_FAILED, handlerFailedReason(failures, error));
       } else {
         this.#onError(error, msg);
         this.#retryLater(d, this.#retryDelay);

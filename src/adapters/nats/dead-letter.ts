@@ -1,7 +1,7 @@
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { MsgHdrs } from '@nats-io/transport-node';
-import { DEAD_LETTER_AT, DEAD_LETTER_CODE, DEAD_LETTER_REASON, isDeadLetterCode } from '../dead-letter-code.js';
-import type { DeadLetterCode } from '../dead-letter-code.js';
+import { DEAD_LETTER_AT, DEAD_LETTER_CODE, DEAD_LETTER_REASON, isDeadLetterCode } from '../shared/dead-letter-code.js';
+import type { DeadLetterCode } from '../shared/dead-letter-code.js';
 
 /**
  * Dead letters: the rejected message's body byte for byte and its headers (the `sealq` seal

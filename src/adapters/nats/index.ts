@@ -11,5 +11,5 @@ export type { NatsMessage, NatsConsumerStats, HandlerFailure, SealedNatsConsumer
 export { natsContext, parseNatsContext, subjectMatches, NATS_CTX_PREFIX } from './context.js';
 export { parseDeadLetter, DEAD_LETTER_HEADERS, ORIGINAL_HEADER_PREFIX } from './dead-letter.js';
 export type { NatsDeadLetter } from './dead-letter.js';
-export { HANDLER_FAILED } from '../dead-letter-code.js';
-export type { DeadLetterCode } from '../dead-letter-code.js';
+export { HANDLER_FAILED } from '../shared/dead-letter-code.js';
+export type { DeadLetterCode } from '../shared/dead-letter-code.js';

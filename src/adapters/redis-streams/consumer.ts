@@ -17,7 +17,7 @@ import { DEAD_LETTER_SUFFIX, deadLetterFields, HANDLER_FAILED } from './dead-let
 import type { DeadLetter, DeadLetterCode } from './dead-letter.js';
 import { ENVELOPE_FIELD } from './producer.js';
 import { readReplyEntries } from './replies.js';
-import { scopeReplayStore } from './scoped-store.js';
+import { scopeReplayStore } from '../shared/scoped-replay-store.js';
 
 type Client = Redis | Cluster;
 

@@ -1,5 +1,5 @@
-import { isSealqErrorCode } from '../../errors.js';
-import type { SealqErrorCode } from '../../errors.js';
+import { DEAD_LETTER_AT, DEAD_LETTER_CODE, DEAD_LETTER_REASON, HANDLER_FAILED, isDeadLetterCode } from '../shared/dead-letter-code.js';
+import type { DeadLetterCode } from '../shared/dead-letter-code.js';
 
 /**
  * Dead-letter entries: what was rejected, why, when and where, followed by the original entry's
@@ -9,9 +9,9 @@ import type { SealqErrorCode } from '../../errors.js';
  * Layout: the eight fields of DEAD_LETTER_FIELDS, in that order, then the original fields.
  */
 export const DEAD_LETTER_FIELDS = [
-  'sealq-code', // rejection code (ERR_KEY_UNKNOWN, ERR_REPLAYED, ...) or ERR_HANDLER_FAILED
-  'sealq-reason', // the error message
-  'sealq-at', // when it was dead-lettered (ISO 8601)
+  DEAD_LETTER_CODE, // rejection code (ERR_KEY_UNKNOWN, ERR_REPLAYED, ...) or ERR_HANDLER_FAILED
+  DEAD_LETTER_REASON, // the error message
+  DEAD_LETTER_AT, // when it was dead-lettered (ISO 8601)
   'sealq-stream', // where the entry was read
   'sealq-group', // by which consumer group
   'sealq-consumer', // and which consumer
@@ -22,11 +22,8 @@ export const DEAD_LETTER_FIELDS = [
 /** Suffix of the default dead-letter stream (`<stream>:dead`). */
 export const DEAD_LETTER_SUFFIX = ':dead';
 
-/** Dead-letter code of an entry whose handler kept failing (not a verdict on the message). */
-export const HANDLER_FAILED = 'ERR_HANDLER_FAILED';
-
-/** Every code a dead letter can carry: a sealq rejection (or other sealq error), or HANDLER_FAILED. */
-export type DeadLetterCode = SealqErrorCode | typeof HANDLER_FAILED;
+export { HANDLER_FAILED };
+export type { DeadLetterCode };
 
 export interface DeadLetter {
   readonly code: DeadLetterCode;
@@ -43,9 +40,9 @@ export interface DeadLetter {
 
 export function deadLetterFields(d: Omit<DeadLetter, 'fields'>, original: readonly Buffer[]): Array<string | Buffer> {
   return [
-    'sealq-code', d.code,
-    'sealq-reason', d.reason,
-    'sealq-at', d.at,
+    DEAD_LETTER_CODE, d.code,
+    DEAD_LETTER_REASON, d.reason,
+    DEAD_LETTER_AT, d.at,
     'sealq-stream', d.stream,
     'sealq-group', d.group,
     'sealq-consumer', d.consumer,
@@ -69,7 +66,7 @@ export function parseDeadLetter(fields: ReadonlyArray<string | Buffer>): DeadLet
     meta.push(String(fields[2 * i + 1]));
   }
   const [code, reason, at, stream, group, consumer, entryId, redelivered] = meta as [string, string, string, string, string, string, string, string];
-  if (code !== HANDLER_FAILED && !isSealqErrorCode(code)) return undefined;
+  if (!isDeadLetterCode(code)) return undefined;
   const rest = fields.slice(2 * n).map((f) => (Buffer.isBuffer(f) ? f : Buffer.from(f, 'utf8')));
   return { code, reason, at, stream, group, consumer, entryId, redelivered: redelivered === '1', fields: rest };
 }

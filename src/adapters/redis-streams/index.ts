@@ -8,4 +8,4 @@ export { SealedStreamConsumer, HANDLER_FAILED } from './consumer.js';
 export type { SealedStreamConsumerOptions, StreamMessage, StreamConsumerStats } from './consumer.js';
 export { parseDeadLetter, DEAD_LETTER_FIELDS, DEAD_LETTER_SUFFIX } from './dead-letter.js';
 export type { DeadLetter, DeadLetterCode } from './dead-letter.js';
-export { scopeReplayStore } from './scoped-store.js';
+export { scopeReplayStore } from '../shared/scoped-replay-store.js';
