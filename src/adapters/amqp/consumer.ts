@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { Channel, ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
 import {
   CompletionNotRecordedError,
-  DEFAULT_LEASE_MS,
   InvalidArgumentError,
   RejectionError,
   SEAL_HEADER,
@@ -11,17 +10,22 @@ import {
   isSealqError,
   open,
   openAndClaim,
-  parseDuration,
 } from '../../index.js';
 import type { ClaimedMessage, ClaimOptions, DetachedEnvelope, Keyring, KeyringSource, OpenedMessage, OpenOptions, ReplayStore } from '../../index.js';
 import type { SourceLogger } from '../../keys/sources.js';
-import { checkMode, modeFor } from '../../report-mode.js';
+import { modeFor } from '../../report-mode.js';
 import { scopeReplayStore } from '../shared/scoped-replay-store.js';
 import { AdapterVerdicts } from '../verdicts.js';
 import { amqpContext, checkAddresses, isTopicPattern, parseAmqpContext, topicMatches } from './context.js';
 import type { AmqpAddress } from './context.js';
 import { HANDLER_FAILED, completionNotRecordedReason, handlerFailedReason } from '../shared/dead-letter-code.js';
+import { backoff, consumerDurations, jittered } from '../shared/consumer-durations.js';
+import { errorOf } from '../shared/error-of.js';
 import { FailureCounts } from '../shared/failure-counts.js';
+import { keepLeaseAlive } from '../shared/lease-keep-alive.js';
+import { openOptionsOf } from '../shared/open-options.js';
+import { checkRetryPolicy, decideRetry } from '../shared/retry-policy.js';
+import { StoppableWaits } from '../shared/stoppable-waits.js';
 import { deadLetterOf } from './dead-letter.js';
 import type { AmqpDeadLetter, AmqpDeadLetterCode, DeadLetterTarget } from './dead-letter.js';
 
@@ -105,13 +109,8 @@ export interface AmqpConsumerStats {
 }
 
 const DEFAULT_PREFETCH = 10;
-const DEFAULT_RETRY_DELAY_MS = 1000;
-const DEFAULT_BUSY_DELAY_MS = 250;
 /** Tracks returned (unroutable) dead letters until their confirm arrives; RabbitMQ sends basic.return before basic.ack. */
 const DEAD_LETTER_ID = 'sealq-dead-letter-id';
-
-const errorOf = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
-const ms = (v: number | string | undefined, dflt: number, what: string): number => (v === undefined ? dflt : parseDuration(v, what));
 
 interface Delivery {
   readonly msg: ConsumeMessage;
@@ -164,7 +163,7 @@ export class SealedAmqpConsumer {
   readonly #verdicts: AdapterVerdicts;
   readonly #active = new Set<Promise<void>>();
   readonly #deliveries = new Set<Delivery>();
-  readonly #waits = new Set<() => void>();
+  readonly #waits = new StoppableWaits();
   readonly #failures = new FailureCounts();
   readonly #returned = new Set<string>();
   readonly #claimOptionsCache = new Map<string, ClaimOptions>();
@@ -183,22 +182,18 @@ export class SealedAmqpConsumer {
     if (typeof o.queue !== 'string' || o.queue.length === 0) throw new InvalidArgumentError('queue must be a non-empty queue name');
     if (typeof o.handler !== 'function') throw new InvalidArgumentError('handler must be a function');
     if (o.replay === undefined) throw new InvalidArgumentError('replay must be a replay store (a RedisReplayStore for several consumers)');
-    if (o.retryPolicy !== undefined && typeof o.retryPolicy !== 'function') throw new InvalidArgumentError('retryPolicy must be a function');
+    checkRetryPolicy(o.retryPolicy);
     this.#o = o;
     this.#connection = connection;
     this.queue = o.queue;
     const addresses = checkAddresses(o.addresses ?? [{ exchange: '', routingKey: o.queue }]);
     this.#literalCtx = addresses.map((a) => amqpContext(a.exchange, a.routingKey));
     this.#patterns = addresses.some((a) => isTopicPattern(a.routingKey)) ? addresses : undefined;
-    if (o.mode !== undefined) checkMode(o.mode);
-    this.#open = { ctx: this.#literalCtx, typ: o.typ, maxAge: o.maxAge, clockSkew: o.clockSkew, maxValidity: o.maxValidity, maxPayloadBytes: o.maxPayloadBytes, mode: o.mode };
+    this.#open = openOptionsOf(o, this.#literalCtx);
     this.#replay = scopeReplayStore(o.replay, o.scope ?? `amqp-queue:${o.queue}`);
     this.#prefetch = o.prefetch ?? DEFAULT_PREFETCH;
     if (!Number.isSafeInteger(this.#prefetch) || this.#prefetch < 1 || this.#prefetch > 65535) throw new InvalidArgumentError('prefetch must be a whole number from 1 to 65535');
-    this.#lease = ms(o.lease, DEFAULT_LEASE_MS, 'lease');
-    if (this.#lease <= 0) throw new InvalidArgumentError('lease must be longer than 0');
-    this.#retryDelay = ms(o.retryDelay, DEFAULT_RETRY_DELAY_MS, 'retryDelay');
-    this.#busyDelay = ms(o.busyDelay, DEFAULT_BUSY_DELAY_MS, 'busyDelay');
+    ({ lease: this.#lease, retryDelay: this.#retryDelay, busyDelay: this.#busyDelay } = consumerDurations(o));
     const d = o.deadLetter ?? { queue: `${o.queue}.dead` };
     if ('queue' in d) {
       if (typeof d.queue !== 'string' || d.queue.length === 0) throw new InvalidArgumentError('deadLetter.queue must be a non-empty queue name');
@@ -249,7 +244,7 @@ export class SealedAmqpConsumer {
     if (this.#state !== 'running') return;
     this.#state = 'stopping';
     if (this.#consumerTag !== undefined) await this.#channel?.cancel(this.#consumerTag).catch(() => undefined);
-    for (const wake of this.#waits) wake();
+    this.#waits.wakeAll();
     while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
     this.#state = 'closed';
     await this.#closeChannels();
@@ -273,7 +268,7 @@ export class SealedAmqpConsumer {
       d.lost = new Error('the channel closed: the broker requeued the message');
       d.abort?.abort(d.lost);
     }
-    for (const wake of this.#waits) wake();
+    this.#waits.wakeAll();
     if (this.#state === 'running') {
       this.#state = 'closed';
       const e = new Error(`the channel consuming "${this.queue}" closed; its unacked messages were requeued: start a new consumer`);
@@ -371,16 +366,7 @@ export class SealedAmqpConsumer {
 
   /** Waits `t` ms unless stopping or the channel closed (then at once). */
   #wait(t: number): Promise<void> {
-    if (this.#state !== 'running' || t <= 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#waits.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, t);
-      this.#waits.add(done);
-    });
+    return this.#waits.wait(t, this.#state === 'running');
   }
 
   async #retryLater(d: Delivery, delay: number): Promise<void> {
@@ -400,7 +386,7 @@ export class SealedAmqpConsumer {
     } catch (e) {
       if (isSealqError(e) && e.retryable) {
         this.#onError(e, msg); // in flight elsewhere, or the store could not answer
-        await this.#retryLater(d, this.#busyDelay * (0.8 + 0.4 * Math.random()));
+        await this.#retryLater(d, jittered(this.#busyDelay));
       } else if (e instanceof RejectionError) {
         await this.#deadLetterThenAck(d, e.code, e.message);
       } else {
@@ -424,28 +410,16 @@ export class SealedAmqpConsumer {
       ...(claimed.wouldReject === undefined ? {} : { wouldReject: claimed.wouldReject }),
     };
     if (claimed.wouldReject !== undefined) this.#verdicts.letThrough(claimed);
-    const keepAlive = setInterval(() => {
-      claimed.extend(this.#lease).then(
-        (held) => {
-          if (!held) this.#onError(new Error(`lost the replay lease of message ${claimed.header.id} while its handler ran: raise lease`), msg);
-        },
-        (e: unknown) => this.#onError(errorOf(e), msg),
-      );
-    }, Math.max(50, Math.floor(this.#lease / 3)));
+    const stopKeepAlive = keepLeaseAlive(claimed, this.#lease, (e) => this.#onError(e, msg));
     try {
       await this.#o.handler(message);
     } catch (e) {
-      clearInterval(keepAlive);
+      stopKeepAlive();
       await claimed.release().catch(() => undefined); // the lease lapses anyway
       const error = errorOf(e);
       const key = `${claimed.header.ctx}\n${claimed.header.id}`;
       const failures = this.#failures.add(key);
-      let decision: 'requeue' | 'dead-letter' = 'requeue';
-      try {
-        decision = this.#o.retryPolicy?.({ error, message, failures }) ?? 'requeue';
-      } catch (pe) {
-        this.#onError(new Error(`retryPolicy threw (${errorOf(pe).message}); requeueing`), msg);
-      }
+      const decision = decideRetry(this.#o, { error, message, failures }, 'requeue', (pe) => this.#onError(pe, msg));
       if (decision === 'dead-letter') {
         this.#failures.delete(key);
         await this.#deadLetterThenAck(d, HANDLER_FAILED, handlerFailedReason(failures, error));
@@ -455,7 +429,7 @@ export class SealedAmqpConsumer {
       }
       return;
     }
-    clearInterval(keepAlive);
+    stopKeepAlive();
     this.#failures.delete(`${claimed.header.ctx}\n${claimed.header.id}`);
     try {
       await claimed.complete();
@@ -546,7 +520,7 @@ export class SealedAmqpConsumer {
       redelivered: d.msg.fields.redelivered,
       consumer: d.msg.fields.consumerTag,
     };
-    for (let wait = this.#busyDelay; ; wait = Math.min(wait * 2, 30_000)) {
+    for (let wait = this.#busyDelay; ; wait = backoff(wait)) {
       try {
         await this.#publishDeadLetter(d.msg, dead);
         break;

@@ -3,18 +3,21 @@ import { connectAsync } from 'mqtt';
 import type { IClientOptions, IClientSubscribeOptions, IPublishPacket, MqttClient, Packet } from 'mqtt';
 import {
   CompletionNotRecordedError,
-  DEFAULT_LEASE_MS,
   InvalidArgumentError,
   RejectionError,
   isSealqError,
   openAndClaim,
-  parseDuration,
 } from '../../index.js';
 import type { ClaimedMessage, Envelope, Keyring, KeyringSource, OpenedMessage, OpenOptions, ReplayStore, SourceLogger } from '../../index.js';
 import { HANDLER_FAILED, completionNotRecordedReason, handlerFailedReason } from '../shared/dead-letter-code.js';
 import type { DeadLetterCode } from '../shared/dead-letter-code.js';
+import { backoff, consumerDurations, durationOption, jittered } from '../shared/consumer-durations.js';
+import { errorOf } from '../shared/error-of.js';
+import { keepLeaseAlive } from '../shared/lease-keep-alive.js';
+import { openOptionsOf } from '../shared/open-options.js';
+import { checkRetryPolicy, decideRetry } from '../shared/retry-policy.js';
 import { scopeReplayStore } from '../shared/scoped-replay-store.js';
-import { checkMode } from '../../report-mode.js';
+import { StoppableWaits } from '../shared/stoppable-waits.js';
 import { AdapterVerdicts } from '../verdicts.js';
 import { checkCarrier, envelopeOf } from './carrier.js';
 import type { MqttCarrier } from './carrier.js';
@@ -133,13 +136,8 @@ interface Delivery {
   state: 'open' | 'acked' | 'abandoned';
 }
 
-const DEFAULT_RETRY_DELAY_MS = 1000;
-const DEFAULT_BUSY_DELAY_MS = 250;
 const DEFAULT_DEAD_LETTER_TIMEOUT_MS = 10_000;
 const NO_MATCHING_SUBSCRIBERS = 16;
-
-const errorOf = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
-const ms = (v: number | string | undefined, dflt: number, what: string): number => (v === undefined ? dflt : parseDuration(v, what));
 
 /**
  * Subscribes to topics over an mqtt.js 5 client and hands each verified message to `handler`,
@@ -187,7 +185,7 @@ export class SealedMqttSubscriber {
   /** Arrived while full: accepted (mqtt.js's callback called) when a slot frees. */
   readonly #pending: Array<{ d: Delivery; cb: DoneCallback }> = [];
   readonly #active = new Set<Promise<void>>();
-  readonly #waits = new Set<() => void>();
+  readonly #waits = new StoppableWaits();
   readonly #pubackCodes = new Map<number, number>();
   readonly #verdicts: AdapterVerdicts;
   #accepted = 0;
@@ -209,7 +207,7 @@ export class SealedMqttSubscriber {
     if (!Array.isArray(topics) || topics.length === 0) throw new InvalidArgumentError('topics must be a topic filter or a non-empty list of them');
     if (typeof o.handler !== 'function') throw new InvalidArgumentError('handler must be a function');
     if (o.replay === undefined) throw new InvalidArgumentError('replay must be a replay store (a RedisReplayStore for several subscribers)');
-    if (o.retryPolicy !== undefined && typeof o.retryPolicy !== 'function') throw new InvalidArgumentError('retryPolicy must be a function');
+    checkRetryPolicy(o.retryPolicy);
     if (o.retained !== undefined && o.retained !== 'once' && o.retained !== 'ignore') throw new InvalidArgumentError('retained must be "once" or "ignore"');
     this.#o = o;
     this.#client = client;
@@ -217,8 +215,7 @@ export class SealedMqttSubscriber {
     this.#subs = topics.map(parseSubscription);
     this.#carrier = checkCarrier(o.carrier);
     this.#retained = o.retained ?? 'once';
-    if (o.mode !== undefined) checkMode(o.mode);
-    this.#open = { ctx: [], typ: o.typ, maxAge: o.maxAge, clockSkew: o.clockSkew, maxValidity: o.maxValidity, maxPayloadBytes: o.maxPayloadBytes, mode: o.mode };
+    this.#open = openOptionsOf(o, []);
     const groups = new Set(this.#subs.map((s) => s.group));
     if (o.scope !== undefined) {
       if (typeof o.scope !== 'string' || o.scope.length === 0) throw new InvalidArgumentError('scope must be a non-empty string');
@@ -237,11 +234,8 @@ export class SealedMqttSubscriber {
     if (!Number.isSafeInteger(this.#concurrency) || this.#concurrency < 1 || this.#concurrency > 10_000) throw new InvalidArgumentError('concurrency must be a whole number from 1 to 10000');
     // Beyond this, mqtt.js's callback waits, so no more packets are read: QoS 0 floods included.
     this.#maxAccepted = Math.max(2 * this.#concurrency, 64);
-    this.#lease = ms(o.lease, DEFAULT_LEASE_MS, 'lease');
-    if (this.#lease <= 0) throw new InvalidArgumentError('lease must be longer than 0');
-    this.#retryDelay = ms(o.retryDelay, DEFAULT_RETRY_DELAY_MS, 'retryDelay');
-    this.#busyDelay = ms(o.busyDelay, DEFAULT_BUSY_DELAY_MS, 'busyDelay');
-    this.#dlTimeout = ms(o.deadLetterTimeout, DEFAULT_DEAD_LETTER_TIMEOUT_MS, 'deadLetterTimeout');
+    ({ lease: this.#lease, retryDelay: this.#retryDelay, busyDelay: this.#busyDelay } = consumerDurations(o));
+    this.#dlTimeout = durationOption(o.deadLetterTimeout, DEFAULT_DEAD_LETTER_TIMEOUT_MS, 'deadLetterTimeout');
     const dl = o.deadLetter ?? {};
     if (dl.topic !== undefined && typeof dl.topic !== 'function') throw new InvalidArgumentError('deadLetter.topic must be a function of the topic');
     if (dl.keep !== undefined && dl.keep !== 'retain' && dl.keep !== 'subscriber') throw new InvalidArgumentError('deadLetter.keep must be "retain" or "subscriber"');
@@ -343,7 +337,7 @@ export class SealedMqttSubscriber {
     if (this.#state === 'new') this.#state = 'closed';
     if (this.#state !== 'running') return;
     this.#state = 'stopping';
-    for (const wake of this.#waits) wake();
+    this.#waits.wakeAll();
     for (const { d, cb } of this.#pending.splice(0)) {
       d.state = 'abandoned';
       cb();
@@ -441,16 +435,7 @@ export class SealedMqttSubscriber {
 
   /** Waits `t` ms unless stopping (then at once). */
   #wait(t: number): Promise<void> {
-    if (this.#state !== 'running' || t <= 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#waits.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, t);
-      this.#waits.add(done);
-    });
+    return this.#waits.wait(t, this.#state === 'running');
   }
 
   async #process(d: Delivery): Promise<void> {
@@ -471,7 +456,7 @@ export class SealedMqttSubscriber {
         if (isSealqError(e) && e.retryable) {
           this.#onError(e, packet); // in flight elsewhere, or the store could not answer
           this.stats.retried++;
-          await this.#wait(this.#busyDelay * (0.8 + 0.4 * Math.random()));
+          await this.#wait(jittered(this.#busyDelay));
         } else if (e instanceof RejectionError) {
           if (e.code === 'ERR_REPLAYED' && packet.retain) {
             this.stats.skipped++; // retained state this scope has processed: the broker repeats it to each subscription
@@ -506,34 +491,22 @@ export class SealedMqttSubscriber {
         signal: d.abort.signal,
         ...(claimed.wouldReject === undefined ? {} : { wouldReject: claimed.wouldReject }),
       };
-      const keepAlive = setInterval(() => {
-        claimed.extend(this.#lease).then(
-          (held) => {
-            if (!held) this.#onError(new Error(`lost the replay lease of message ${claimed.header.id} while its handler ran: raise lease`), packet);
-          },
-          (e: unknown) => this.#onError(errorOf(e), packet),
-        );
-      }, Math.max(50, Math.floor(this.#lease / 3)));
+      const stopKeepAlive = keepLeaseAlive(claimed, this.#lease, (e) => this.#onError(e, packet));
       try {
         await this.#o.handler(message);
       } catch (e) {
-        clearInterval(keepAlive);
+        stopKeepAlive();
         await claimed.release().catch(() => undefined); // the lease lapses anyway
         const error = errorOf(e);
         failures++;
-        let decision: 'retry' | 'dead-letter' = 'retry';
-        try {
-          decision = this.#o.retryPolicy?.({ error, message, failures }) ?? 'retry';
-        } catch (pe) {
-          this.#onError(new Error(`retryPolicy threw (${errorOf(pe).message}); retrying`), packet);
-        }
+        const decision = decideRetry(this.#o, { error, message, failures }, 'retry', (pe) => this.#onError(pe, packet));
         if (decision === 'dead-letter') return this.#deadLetterThenAck(d, HANDLER_FAILED, handlerFailedReason(failures, error));
         this.#onError(error, packet);
         this.stats.retried++;
         await this.#wait(this.#retryDelay);
         continue;
       }
-      clearInterval(keepAlive);
+      stopKeepAlive();
       try {
         await claimed.complete();
       } catch (e) {
@@ -562,7 +535,7 @@ export class SealedMqttSubscriber {
       subscriber: this.#client.options.clientId ?? '',
       id: randomBytes(12).toString('base64url'),
     };
-    for (let wait = this.#busyDelay; ; wait = Math.min(wait * 2, 30_000)) {
+    for (let wait = this.#busyDelay; ; wait = backoff(wait)) {
       try {
         await this.#publishDeadLetter(packet, dead);
         break;

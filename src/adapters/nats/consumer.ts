@@ -3,7 +3,6 @@ import type { ConsumerMessages, JetStreamClient, JetStreamManager, JetStreamOpti
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import {
   CompletionNotRecordedError,
-  DEFAULT_LEASE_MS,
   InvalidArgumentError,
   MalformedError,
   RejectionError,
@@ -11,15 +10,19 @@ import {
   inspectEnvelope,
   isSealqError,
   openAndClaim,
-  parseDuration,
 } from '../../index.js';
 import type { ClaimedMessage, DetachedEnvelope, Keyring, KeyringSource, OpenedMessage, OpenOptions, ReplayStore, SourceLogger } from '../../index.js';
 import { HANDLER_FAILED, completionNotRecordedReason, handlerFailedReason } from '../shared/dead-letter-code.js';
 import type { DeadLetterCode } from '../shared/dead-letter-code.js';
+import { backoff, consumerDurations, jittered, renewalInterval } from '../shared/consumer-durations.js';
+import { errorOf } from '../shared/error-of.js';
 import { FailureCounts } from '../shared/failure-counts.js';
-import { checkMode } from '../../report-mode.js';
-import { AdapterVerdicts } from '../verdicts.js';
+import { renewLease } from '../shared/lease-keep-alive.js';
+import { openOptionsOf } from '../shared/open-options.js';
+import { checkRetryPolicy, decideRetry } from '../shared/retry-policy.js';
 import { scopeReplayStore } from '../shared/scoped-replay-store.js';
+import { StoppableWaits } from '../shared/stoppable-waits.js';
+import { AdapterVerdicts } from '../verdicts.js';
 import { checkSubjects, natsContext, parseNatsContext, subjectMatches } from './context.js';
 import { deadLetterHeaders } from './dead-letter.js';
 import type { NatsDeadLetter } from './dead-letter.js';
@@ -108,11 +111,7 @@ export const DEAD_LETTER_STREAM = 'SEALQ_DEAD';
 export const DEAD_LETTER_SUBJECT_PREFIX = 'sealq.dead.';
 
 const DEFAULT_CONCURRENCY = 10;
-const DEFAULT_RETRY_DELAY_MS = 1000;
-const DEFAULT_BUSY_DELAY_MS = 250;
 
-const errorOf = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
-const ms = (v: number | string | undefined, dflt: number, what: string): number => (v === undefined ? dflt : parseDuration(v, what));
 // The server's name rules for streams and consumers: no whitespace, `.`, `*`, `>`, path separators.
 const NAME = /^[^\s.*>/\\]+$/;
 
@@ -163,7 +162,7 @@ export class SealedNatsConsumer {
   readonly #onError: (error: Error, message?: JsMsg) => void;
   readonly #active = new Set<Promise<void>>();
   readonly #slotWaiters: Array<() => void> = [];
-  readonly #waits = new Set<() => void>();
+  readonly #waits = new StoppableWaits();
   readonly #failures = new FailureCounts();
   readonly #connectionClosed = new AbortController();
   readonly #acks: JsMsg[] = [];
@@ -183,21 +182,17 @@ export class SealedNatsConsumer {
     if (typeof o.consumer !== 'string' || !NAME.test(o.consumer)) throw new InvalidArgumentError('consumer must be the name of a durable consumer of the stream');
     if (typeof o.handler !== 'function') throw new InvalidArgumentError('handler must be a function');
     if (o.replay === undefined) throw new InvalidArgumentError('replay must be a replay store (a RedisReplayStore for several processes)');
-    if (o.retryPolicy !== undefined && typeof o.retryPolicy !== 'function') throw new InvalidArgumentError('retryPolicy must be a function');
+    checkRetryPolicy(o.retryPolicy);
     this.#o = o;
     this.#nc = nc;
     this.stream = o.stream;
     this.consumer = o.consumer;
     this.#subjects = o.subjects === undefined ? undefined : checkSubjects(o.subjects);
-    if (o.mode !== undefined) checkMode(o.mode);
-    this.#open = { ctx: [], typ: o.typ, maxAge: o.maxAge, clockSkew: o.clockSkew, maxValidity: o.maxValidity, maxPayloadBytes: o.maxPayloadBytes, mode: o.mode };
+    this.#open = openOptionsOf(o, []);
     this.#replay = scopeReplayStore(o.replay, o.scope ?? `nats-consumer:${o.stream}/${o.consumer}`);
     this.#concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
     if (!Number.isSafeInteger(this.#concurrency) || this.#concurrency < 1 || this.#concurrency > 10_000) throw new InvalidArgumentError('concurrency must be a whole number from 1 to 10000');
-    this.#lease = ms(o.lease, DEFAULT_LEASE_MS, 'lease');
-    if (this.#lease <= 0) throw new InvalidArgumentError('lease must be longer than 0');
-    this.#retryDelay = ms(o.retryDelay, DEFAULT_RETRY_DELAY_MS, 'retryDelay');
-    this.#busyDelay = ms(o.busyDelay, DEFAULT_BUSY_DELAY_MS, 'busyDelay');
+    ({ lease: this.#lease, retryDelay: this.#retryDelay, busyDelay: this.#busyDelay } = consumerDurations(o));
     const dl = o.deadLetter?.subject ?? `${DEAD_LETTER_SUBJECT_PREFIX}${o.stream}.${o.consumer}`;
     natsContext(dl); // a concrete subject
     this.deadLetterSubject = dl;
@@ -247,7 +242,7 @@ export class SealedNatsConsumer {
     }
     this.#state = 'stopping';
     this.#messages?.stop();
-    for (const wake of this.#waits) wake();
+    this.#waits.wakeAll();
     for (const w of this.#slotWaiters.splice(0)) w();
     await this.closed;
   }
@@ -296,7 +291,7 @@ export class SealedNatsConsumer {
       this.#onError(error);
     }
     this.#state = 'stopping';
-    for (const wake of this.#waits) wake();
+    this.#waits.wakeAll();
     while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
     this.#state = 'closed';
     this.#verdicts.flush();
@@ -305,16 +300,7 @@ export class SealedNatsConsumer {
 
   /** Waits `t` ms unless stopping (then at once). */
   #wait(t: number): Promise<void> {
-    if (this.#state !== 'running' || t <= 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#waits.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, t);
-      this.#waits.add(done);
-    });
+    return this.#waits.wait(t, this.#state === 'running');
   }
 
   /**
@@ -361,7 +347,7 @@ export class SealedNatsConsumer {
 
   /** Keeps the server from redelivering (working()) and, when given, the replay lease, while something long runs. */
   #keepAlive(d: Delivery, claimed?: ClaimedMessage): () => void {
-    const every = Math.max(50, Math.floor(Math.min(this.#ackWaitMs, claimed === undefined ? Infinity : this.#lease) / 3));
+    const every = renewalInterval(Math.min(this.#ackWaitMs, claimed === undefined ? Infinity : this.#lease));
     const timer = setInterval(() => {
       if (d.settled) return;
       try {
@@ -369,12 +355,7 @@ export class SealedNatsConsumer {
       } catch {
         // connection closed: the server will redeliver, and the lease keeps that copy waiting
       }
-      claimed?.extend(this.#lease).then(
-        (held) => {
-          if (!held) this.#onError(new Error(`lost the replay lease of message ${claimed.header.id} while its handler ran: raise lease`), d.msg);
-        },
-        (e: unknown) => this.#onError(errorOf(e), d.msg),
-      );
+      if (claimed !== undefined) renewLease(claimed, this.#lease, (e) => this.#onError(e, d.msg));
     }, every);
     return () => clearInterval(timer);
   }
@@ -387,7 +368,7 @@ export class SealedNatsConsumer {
     } catch (e) {
       if (isSealqError(e) && e.retryable) {
         this.#onError(e, msg); // in flight elsewhere, or the store could not answer
-        this.#retryLater(d, this.#busyDelay * (0.8 + 0.4 * Math.random()));
+        this.#retryLater(d, jittered(this.#busyDelay));
       } else if (e instanceof RejectionError) {
         await this.#deadLetterThenTerm(d, e.code, e.message);
       } else {
@@ -421,12 +402,7 @@ export class SealedNatsConsumer {
       await claimed.release().catch(() => undefined); // the lease lapses anyway
       const error = errorOf(e);
       const failures = this.#failures.add(key);
-      let decision: 'retry' | 'dead-letter' = 'retry';
-      try {
-        decision = this.#o.retryPolicy?.({ error, message, failures }) ?? 'retry';
-      } catch (pe) {
-        this.#onError(new Error(`retryPolicy threw (${errorOf(pe).message}); retrying`), msg);
-      }
+      const decision = decideRetry(this.#o, { error, message, failures }, 'retry', (pe) => this.#onError(pe, msg));
       if (decision === 'dead-letter') {
         this.#failures.delete(key);
         await this.#deadLetterThenTerm(d, HANDLER_FAILED, handlerFailedReason(failures, error));
@@ -495,7 +471,7 @@ export class SealedNatsConsumer {
     };
     const stopKeepAlive = hold ? this.#keepAlive(d) : () => undefined;
     try {
-      for (let wait = this.#busyDelay; ; wait = Math.min(wait * 2, 30_000)) {
+      for (let wait = this.#busyDelay; ; wait = backoff(wait)) {
         try {
           await this.#js!.publish(this.deadLetterSubject, msg.data, { headers: deadLetterHeaders(msg.headers, dead) });
           break;

@@ -2,13 +2,12 @@ import { hostname } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
 import { openAndClaim, parseLease, DEFAULT_LEASE_MS } from '../../claim.js';
 import type { ClaimedMessage } from '../../claim.js';
-import { parseDuration } from '../../duration.js';
 import { randomId } from '../../envelope/id.js';
 import { CompletionNotRecordedError, InvalidArgumentError, MalformedError, RejectionError, isSealqError } from '../../errors.js';
 import type { Keyring, KeyringSource } from '../../keys/keyring.js';
 import { UNREAD_HEADER } from '../../open.js';
 import type { OpenedMessage, OpenOptions } from '../../open.js';
-import { checkMode, modeFor } from '../../report-mode.js';
+import { modeFor } from '../../report-mode.js';
 import { AdapterVerdicts } from '../verdicts.js';
 import type { SourceLogger } from '../../keys/sources.js';
 import { enforceStoreIsolation } from '../../replay/isolation-policy.js';
@@ -17,6 +16,9 @@ import { DEAD_LETTER_SUFFIX, deadLetterFields, HANDLER_FAILED } from './dead-let
 import type { DeadLetter, DeadLetterCode } from './dead-letter.js';
 import { ENVELOPE_FIELD } from './producer.js';
 import { readReplyEntries } from './replies.js';
+import { durationOption, renewalInterval } from '../shared/consumer-durations.js';
+import { errorOf } from '../shared/error-of.js';
+import { openOptionsOf } from '../shared/open-options.js';
 import { scopeReplayStore } from '../shared/scoped-replay-store.js';
 
 type Client = Redis | Cluster;
@@ -92,9 +94,7 @@ export interface StreamConsumerStats {
 
 export { HANDLER_FAILED };
 
-const ms = (v: number | string | undefined, dflt: number, what: string): number => (v === undefined ? dflt : parseDuration(v, what));
 const sleep = (t: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, t));
-const errorOf = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
 type Entry = [id: Buffer, fields: Buffer[] | null];
 
@@ -152,14 +152,13 @@ export class SealedStreamConsumer {
     if (this.deadLetter === this.stream) throw new InvalidArgumentError('the dead-letter stream must differ from the stream');
     this.#redis = o.redis;
     this.#replay = scopeReplayStore(o.replay, `xgroup:${o.group}`);
-    if (o.mode !== undefined) checkMode(o.mode);
-    this.#open = { ctx: o.ctx ?? o.stream, typ: o.typ, maxAge: o.maxAge, clockSkew: o.clockSkew, maxValidity: o.maxValidity, maxPayloadBytes: o.maxPayloadBytes, mode: o.mode };
+    this.#open = openOptionsOf(o, o.ctx ?? o.stream);
     this.#verdicts = new AdapterVerdicts({ adapter: 'redis-streams', consumerCtx: typeof this.#open.ctx === 'string' ? this.#open.ctx : this.#open.ctx[0]!, keptIn: this.deadLetter, logger: o.logger });
     this.#concurrency = o.concurrency ?? 10;
     if (!Number.isSafeInteger(this.#concurrency) || this.#concurrency < 1) throw new InvalidArgumentError('concurrency must be a positive whole number');
-    this.#block = ms(o.block, 5000, 'block');
-    this.#minIdle = ms(o.minIdle, 60_000, 'minIdle');
-    this.#claimEvery = Math.max(10, ms(o.claimInterval, Math.min(30_000, Math.floor(this.#minIdle / 2)), 'claimInterval'));
+    this.#block = durationOption(o.block, 5000, 'block');
+    this.#minIdle = durationOption(o.minIdle, 60_000, 'minIdle');
+    this.#claimEvery = Math.max(10, durationOption(o.claimInterval, Math.min(30_000, Math.floor(this.#minIdle / 2)), 'claimInterval'));
     this.#lease = o.lease === undefined ? DEFAULT_LEASE_MS : parseLease(o.lease);
     if (o.maxDeliveries !== undefined && (!Number.isSafeInteger(o.maxDeliveries) || o.maxDeliveries < 1)) throw new InvalidArgumentError('maxDeliveries must be a positive whole number');
     this.#onError = o.onError ?? ((e, id) => console.error(`sealq redis-streams ${this.stream}/${this.group}${id === undefined ? '' : ` entry ${id}`}: ${e.message}`));
@@ -345,7 +344,7 @@ export class SealedStreamConsumer {
    * never retried automatically (that would run it twice); false then.
    */
   async #complete(id: string, msg: ClaimedMessage, fields: Buffer[], redelivered: boolean): Promise<boolean> {
-    const touch = setInterval(() => void this.#redis.call('XCLAIM', this.stream, this.group, this.consumer, 0, id, 'JUSTID').catch(() => undefined), Math.max(50, Math.floor(this.#minIdle / 3)));
+    const touch = setInterval(() => void this.#redis.call('XCLAIM', this.stream, this.group, this.consumer, 0, id, 'JUSTID').catch(() => undefined), renewalInterval(this.#minIdle));
     try {
       await msg.complete();
       return true;
@@ -360,7 +359,7 @@ export class SealedStreamConsumer {
 
   /** While the handler runs: renew the replay lease and reset the entry's idle time, so nobody reclaims it. */
   #keepAlive(id: string, msg: ClaimedMessage): NodeJS.Timeout {
-    const every = Math.max(50, Math.floor(Math.min(this.#lease, this.#minIdle) / 3));
+    const every = renewalInterval(Math.min(this.#lease, this.#minIdle));
     return setInterval(() => {
       msg.extend(this.#lease).catch(() => undefined);
       this.#redis.call('XCLAIM', this.stream, this.group, this.consumer, 0, id, 'JUSTID').catch(() => undefined);
