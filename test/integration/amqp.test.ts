@@ -1,21 +1,17 @@
 import { inspect } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'amqplib';
 import type { ChannelModel, ConfirmChannel, GetMessage, Options } from 'amqplib';
-import { Redis } from 'ioredis';
 import { Keyring, MemoryReplayStore, SEAL_HEADER, exportPrivateJwk, sealDetached } from '../../src/index.js';
-import type { ReplayStore } from '../../src/index.js';
-import { RedisReplayStore } from '../../src/replay/redis.js';
 import { SealedAmqpConsumer, amqpContext, parseDeadLetter, publishSealed, sendSealed } from '../../src/adapters/amqp/index.js';
 import type { AmqpDeadLetter, AmqpMessage, SealedConsumerOptions } from '../../src/adapters/amqp/index.js';
 import { needBroker, uniqueName } from '../helpers/brokers.js';
-import { deleteMatching } from '../helpers/redis.js';
+import { flakyStore, redisReplayStores } from '../helpers/replay-stores.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
-const REDIS_URL = 'redis://127.0.0.1:6379';
 
 interface Env {
   conn: ChannelModel;
@@ -119,14 +115,6 @@ async function setup(t: TestContext): Promise<Env> {
   };
   env.queue = await env.declare(env.name('q'));
   return env;
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, limitMs = 20_000): Promise<void> {
-  const until = Date.now() + limitMs;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`gave up waiting for: ${what}`);
-    await sleep(10);
-  }
 }
 
 /** The one message sitting in `queue`, taken as a raw client would read it. */
@@ -500,23 +488,6 @@ describe('sealq/amqp: dead-letter destination', () => {
   });
 });
 
-/** A replay store that fails on command, to play an unreachable store. */
-function flakyStore(inner: ReplayStore, fail: { claim?: number; complete?: boolean }): ReplayStore {
-  let claims = 0;
-  return {
-    claim: async (k, l, r) => {
-      if (++claims <= (fail.claim ?? 0)) throw new Error('connection refused');
-      return inner.claim(k, l, r);
-    },
-    complete: async (k, tk, r) => {
-      if (fail.complete === true) throw new Error('connection refused');
-      return inner.complete(k, tk, r);
-    },
-    release: (k, tk) => inner.release(k, tk),
-    extend: (k, tk, l) => inner.extend(k, tk, l),
-  };
-}
-
 describe('sealq/amqp: replay store failures', () => {
   test('an unreachable store is retried (requeued), never dead-lettered', async (t) => {
     if (!(await needBroker(t, 'amqp'))) return;
@@ -548,14 +519,7 @@ describe('sealq/amqp: storm', () => {
   test('4 consumers on their own connections and stores, 2,000 messages each published 3 times: every message handled exactly once, the copies dead-lettered as ERR_REPLAYED', async (t) => {
     if (!(await needBroker(t, 'amqp')) || !(await needBroker(t, 'redis'))) return;
     const env = await setup(t);
-    const prefix = `${uniqueName('sealq-test-amqp-replay')}:`;
-    const stores = Array.from({ length: 4 }, () => new RedisReplayStore({ redis: REDIS_URL, prefix }));
-    t.after(async () => {
-      await Promise.all(stores.map((s) => s.close()));
-      const r = new Redis(REDIS_URL);
-      await deleteMatching(r, `${prefix}*`);
-      r.disconnect();
-    });
+    const { stores } = redisReplayStores(t, 'sealq-test-amqp-replay', 4);
     const counts = new Map<string, number>();
     const handler = (m: AmqpMessage): void => void counts.set(m.header.id, (counts.get(m.header.id) ?? 0) + 1);
     const consumers: SealedAmqpConsumer[] = [];

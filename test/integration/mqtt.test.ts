@@ -9,12 +9,13 @@ import { connect, connectAsync } from 'mqtt';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { Redis } from 'ioredis';
 import { Keyring, MemoryReplayStore, SEAL_HEADER, exportPrivateJwk, seal, sealDetached } from '../../src/index.js';
-import type { ReplayStore } from '../../src/index.js';
 import { RedisReplayStore } from '../../src/replay/redis.js';
 import { SealedMqttSubscriber, mqttContext, parseDeadLetter, publishSealed } from '../../src/adapters/mqtt/index.js';
 import type { MqttDeadLetter, MqttMessage, SealedMqttSubscriberOptions } from '../../src/adapters/mqtt/index.js';
 import { needBroker, uniqueName } from '../helpers/brokers.js';
 import { deleteMatching } from '../helpers/redis.js';
+import { flakyStore, redisReplayStores } from '../helpers/replay-stores.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const MQTT_URL = 'mqtt://127.0.0.1:1883';
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -108,14 +109,6 @@ async function setup(t: TestContext): Promise<Env> {
     },
   };
   return env;
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, limitMs = 20_000): Promise<void> {
-  const until = Date.now() + limitMs;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`gave up waiting for: ${what}`);
-    await sleep(10);
-  }
 }
 
 /** What a plain mqtt.js subscriber receives on `topic` while `publish` runs. */
@@ -424,12 +417,7 @@ describe('sealq/mqtt: dead letters and replay store failures', () => {
     if (!(await needBroker(t, 'mqtt'))) return;
     const env = await setup(t);
     let down = true;
-    const store: ReplayStore = {
-      claim: (k, l, r) => (down ? Promise.reject(new Error('connection refused')) : env.replay.claim(k, l, r)),
-      complete: (k, tk, r) => env.replay.complete(k, tk, r),
-      release: (k, tk) => env.replay.release(k, tk),
-      extend: (k, tk, l) => env.replay.extend(k, tk, l),
-    };
+    const store = flakyStore(env.replay, { claim: () => down });
     const s = await env.subscriber({ replay: store, handler: () => undefined });
     await publishSealed(env.pub, env.kr, env.topic('x'), 'wait for the store');
     await waitFor('retried twice', () => s.stats.retried >= 2);
@@ -441,12 +429,7 @@ describe('sealq/mqtt: dead letters and replay store failures', () => {
   test('work done but completion not recorded: dead-lettered as ERR_COMPLETION_NOT_RECORDED, not run again', async (t) => {
     if (!(await needBroker(t, 'mqtt'))) return;
     const env = await setup(t);
-    const store: ReplayStore = {
-      claim: (k, l, r) => env.replay.claim(k, l, r),
-      complete: () => Promise.reject(new Error('connection refused')),
-      release: (k, tk) => env.replay.release(k, tk),
-      extend: (k, tk, l) => env.replay.extend(k, tk, l),
-    };
+    const store = flakyStore(env.replay, { complete: true });
     let runs = 0;
     const s = await env.subscriber({ replay: store, lease: 200, handler: () => void runs++ });
     await publishSealed(env.pub, env.kr, env.topic('x'), 'done once');
@@ -461,14 +444,7 @@ describe('sealq/mqtt: storm', () => {
   test('4 subscribers in a shared subscription with their own stores, 2,000 messages each published 3 times: every message handled exactly once', async (t) => {
     if (!(await needBroker(t, 'mqtt')) || !(await needBroker(t, 'redis'))) return;
     const env = await setup(t);
-    const prefix = `${uniqueName('sealq-test-mqtt-replay')}:`;
-    const stores = Array.from({ length: 4 }, () => new RedisReplayStore({ redis: REDIS_URL, prefix }));
-    t.after(async () => {
-      await Promise.all(stores.map((s) => s.close()));
-      const r = new Redis(REDIS_URL);
-      await deleteMatching(r, `${prefix}*`);
-      r.disconnect();
-    });
+    const { stores } = redisReplayStores(t, 'sealq-test-mqtt-replay', 4);
     const topic = env.topic('storm');
     const dlTopic = `sealq-test-dl/${env.base}`;
     const archiver = await env.client();

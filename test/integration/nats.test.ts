@@ -9,14 +9,12 @@ import { connect, headers } from '@nats-io/transport-node';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { ConsumerConfig, JetStreamClient, JetStreamManager, StoredMsg, StreamConfig } from '@nats-io/jetstream';
-import { Redis } from 'ioredis';
 import { Keyring, MemoryReplayStore, SEAL_HEADER, exportPrivateJwk, sealDetached } from '../../src/index.js';
-import type { ReplayStore } from '../../src/index.js';
-import { RedisReplayStore } from '../../src/replay/redis.js';
 import { DEAD_LETTER_STREAM, SealedNatsConsumer, natsContext, parseDeadLetter, publishSealed } from '../../src/adapters/nats/index.js';
 import type { NatsDeadLetter, NatsMessage, SealedNatsConsumerOptions } from '../../src/adapters/nats/index.js';
 import { needBroker, uniqueName } from '../helpers/brokers.js';
-import { deleteMatching } from '../helpers/redis.js';
+import { flakyStore, redisReplayStores } from '../helpers/replay-stores.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const NATS_SERVER = '127.0.0.1:4222';
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -136,26 +134,6 @@ async function setup(t: TestContext, consumerConfig: Partial<ConsumerConfig> = {
   await env.addStream({ name: env.dlStream, subjects: [`dl.${name}.>`] });
   await env.addConsumer(consumerConfig);
   return env;
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, limitMs = 20_000): Promise<void> {
-  const until = Date.now() + limitMs;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`gave up waiting for: ${what}`);
-    await sleep(10);
-  }
-}
-
-async function redisStore(t: TestContext, n = 1): Promise<{ stores: RedisReplayStore[]; prefix: string }> {
-  const prefix = `${uniqueName('sealq-test-nats-replay')}:`;
-  const stores = Array.from({ length: n }, () => new RedisReplayStore({ redis: REDIS_URL, prefix }));
-  t.after(async () => {
-    await Promise.all(stores.map((s) => s.close()));
-    const r = new Redis(REDIS_URL);
-    await deleteMatching(r, `${prefix}*`);
-    r.disconnect();
-  });
-  return { stores, prefix };
 }
 
 describe('sealq/nats: publish and consume', () => {
@@ -358,7 +336,7 @@ describe('sealq/nats: retries and redeliveries', () => {
   test('a consumer process killed mid-message: the message is redelivered after ack_wait and processed once, by the other consumer', async (t) => {
     if (!(await needBroker(t, 'nats')) || !(await needBroker(t, 'redis'))) return;
     const env = await setup(t, { ack_wait: 1_000_000_000 }); // 1 s
-    const { stores, prefix } = await redisStore(t);
+    const { stores, prefix } = redisReplayStores(t, 'sealq-test-nats-replay');
     const child = fork(new URL('../fixtures/nats/crash-consumer.ts', import.meta.url), [env.stream, 'c', REDIS_URL, prefix, '1000', env.dlSubject], {
       execArgv: ['--import', 'tsx'],
       env: { ...process.env, SEALQ_KEYRING: JSON.stringify(env.kr.toPrivateJwks()) },
@@ -463,12 +441,7 @@ describe('sealq/nats: dead-letter destination and replay store failures', () => 
     if (!(await needBroker(t, 'nats'))) return;
     const env = await setup(t);
     let down = true;
-    const store: ReplayStore = {
-      claim: (k, l, r) => (down ? Promise.reject(new Error('connection refused')) : env.replay.claim(k, l, r)),
-      complete: (k, tk, r) => env.replay.complete(k, tk, r),
-      release: (k, tk) => env.replay.release(k, tk),
-      extend: (k, tk, l) => env.replay.extend(k, tk, l),
-    };
+    const store = flakyStore(env.replay, { claim: () => down });
     const c = await env.consumer({ replay: store, handler: () => undefined });
     await publishSealed(env.js, env.kr, env.subject('x'), 'wait for the store');
     await waitFor('retried twice', () => c.stats.retried >= 2);
@@ -480,12 +453,7 @@ describe('sealq/nats: dead-letter destination and replay store failures', () => 
   test('work done but completion not recorded: dead-lettered as ERR_COMPLETION_NOT_RECORDED, never redelivered', async (t) => {
     if (!(await needBroker(t, 'nats'))) return;
     const env = await setup(t);
-    const store: ReplayStore = {
-      claim: (k, l, r) => env.replay.claim(k, l, r),
-      complete: () => Promise.reject(new Error('connection refused')),
-      release: (k, tk) => env.replay.release(k, tk),
-      extend: (k, tk, l) => env.replay.extend(k, tk, l),
-    };
+    const store = flakyStore(env.replay, { complete: true });
     let runs = 0;
     const c = await env.consumer({ replay: store, lease: 200, handler: () => void runs++ });
     await publishSealed(env.js, env.kr, env.subject('x'), 'done once');
@@ -502,7 +470,7 @@ describe('sealq/nats: storm', () => {
     if (!(await needBroker(t, 'nats')) || !(await needBroker(t, 'redis'))) return;
     const env = await setup(t);
     await env.jsm.consumers.update(env.stream, 'c', { max_ack_pending: 2000 });
-    const { stores } = await redisStore(t, 4);
+    const { stores } = redisReplayStores(t, 'sealq-test-nats-replay', 4);
     const counts = new Map<string, number>();
     const handler = (m: NatsMessage): void => void counts.set(m.header.id, (counts.get(m.header.id) ?? 0) + 1);
     const consumers: SealedNatsConsumer[] = [];
