@@ -157,7 +157,11 @@ for (const combo of files.length === 0 ? [] : combos) {
     cwd: ROOT,
     stdio: 'inherit',
     env,
+    // A hung test process must fail the run, not stall CI until its own limit.
+    timeout: 10 * 60_000,
+    killSignal: 'SIGKILL',
   });
+  if (r.error !== undefined) console.log(`compat-matrix: ${name} did not finish within 10 minutes; killed`);
   if (r.status !== 0) failed = true;
 }
 process.exit(failed ? 1 : 0);
