@@ -381,24 +381,34 @@ func (p *scanner) str() (string, bool) {
 		}
 		p.i++
 	}
-	// Slow path: escapes.
+	// Slow path: escapes. A lone surrogate has no UTF-8 form: the header refuses it.
+	s, lone, ok := p.unescape(start)
+	return s, ok && !lone
+}
+
+// unescape reads the rest of a JSON string whose bytes from start up to p.i hold no escape, and
+// returns its value. A lone surrogate escape is kept as its 3-byte WTF-8 form and reported (lone),
+// so that a caller may refuse it (headers) or keep the value exact (keyring text); control
+// characters and invalid escapes fail.
+func (p *scanner) unescape(start int) (string, bool, bool) {
 	out := make([]byte, 0, p.i-start+16)
 	out = append(out, p.b[start:p.i]...)
+	lone := false
 	for p.i < len(p.b) {
 		c := p.b[p.i]
 		switch {
 		case c == '"':
 			p.i++
-			return string(out), true
+			return string(out), lone, true
 		case c < 0x20:
-			return "", false
+			return "", false, false
 		case c != '\\':
 			out = append(out, c)
 			p.i++
 			continue
 		}
 		if p.i+1 >= len(p.b) {
-			return "", false
+			return "", false, false
 		}
 		e := p.b[p.i+1]
 		p.i += 2
@@ -418,26 +428,28 @@ func (p *scanner) str() (string, bool) {
 		case 'u':
 			r, ok := p.hex4()
 			if !ok {
-				return "", false
+				return "", false, false
+			}
+			if r >= 0xd800 && r < 0xdc00 && p.i+6 <= len(p.b) && p.b[p.i] == '\\' && p.b[p.i+1] == 'u' {
+				save := p.i
+				p.i += 2
+				if lo, ok := p.hex4(); ok && lo >= 0xdc00 && lo <= 0xdfff {
+					out = utf8.AppendRune(out, utf16.DecodeRune(r, lo))
+					continue
+				}
+				p.i = save
 			}
 			if utf16.IsSurrogate(r) {
-				// Only a high surrogate escape followed by a low surrogate escape is a character.
-				if r >= 0xdc00 || p.i+6 > len(p.b) || p.b[p.i] != '\\' || p.b[p.i+1] != 'u' {
-					return "", false
-				}
-				p.i += 2
-				lo, ok := p.hex4()
-				if !ok || lo < 0xdc00 || lo > 0xdfff {
-					return "", false
-				}
-				r = utf16.DecodeRune(r, lo)
+				lone = true
+				out = append(out, 0xe0|byte(r>>12), 0x80|byte(r>>6)&0x3f, 0x80|byte(r)&0x3f)
+				continue
 			}
 			out = utf8.AppendRune(out, r)
 		default:
-			return "", false
+			return "", false, false
 		}
 	}
-	return "", false
+	return "", false, false
 }
 
 func (p *scanner) hex4() (rune, bool) {

@@ -228,64 +228,7 @@ func (p *jparser) wtf8str() (string, bool, bool) {
 	if !p.eat('"') {
 		return "", false, false
 	}
-	out := make([]byte, 0, 16)
-	lone := false
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
-			p.i++
-			return string(out), lone, true
-		case c < 0x20:
-			return "", false, false
-		case c != '\\':
-			out = append(out, c)
-			p.i++
-			continue
-		}
-		if p.i+1 >= len(p.b) {
-			return "", false, false
-		}
-		e := p.b[p.i+1]
-		p.i += 2
-		switch e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := p.hex4()
-			if !ok {
-				return "", false, false
-			}
-			if r >= 0xd800 && r < 0xdc00 && p.i+6 <= len(p.b) && p.b[p.i] == '\\' && p.b[p.i+1] == 'u' {
-				save := p.i
-				p.i += 2
-				if lo, ok := p.hex4(); ok && lo >= 0xdc00 && lo <= 0xdfff {
-					out = utf8.AppendRune(out, utf16.DecodeRune(r, lo))
-					continue
-				}
-				p.i = save
-			}
-			if utf16.IsSurrogate(r) {
-				lone = true
-				out = append(out, 0xe0|byte(r>>12), 0x80|byte(r>>6)&0x3f, 0x80|byte(r)&0x3f)
-				continue
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			return "", false, false
-		}
-	}
-	return "", false, false
+	return p.unescape(p.i)
 }
 
 // toValidUTF8 replaces what is not valid UTF-8 (lone surrogates kept as WTF-8), for messages.
