@@ -11,15 +11,15 @@
  * either is unreachable. The micro-benchmark needs neither.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { connect } from 'amqplib';
 import type { ChannelModel } from 'amqplib';
 import { Keyring, open, sealDetached } from 'sealq';
 import { SealedAmqpConsumer } from 'sealq/amqp';
 import { RedisReplayStore } from 'sealq/redis';
 import type { Harness } from './harness.js';
+import { startProducer } from './producer-process.js';
+import type { ProducerProcess } from './producer-process.js';
 import { deleteByPrefix, needRedis, REDIS_URL } from './redis-util.js';
 
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -35,22 +35,9 @@ async function amqpReachable(): Promise<ChannelModel | undefined> {
   }
 }
 
-/** Starts the producer process and resolves once it is connected; `go()` starts it, resolving when all are confirmed. */
-async function producer(queue: string, mode: 'plain' | 'sealed', count: number, keyring: Keyring): Promise<{ go(): Promise<void> }> {
-  const child = fork(fileURLToPath(new URL('./amqp-producer.ts', import.meta.url)), [AMQP_URL, queue, mode, String(count), String(WINDOW), String(PAYLOAD_BYTES)], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, SEALQ_KEYRING: JSON.stringify(keyring.toPrivateJwks()) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const failed = new Promise<never>((_, reject) => child.once('exit', (code) => code !== 0 && reject(new Error(`the producer exited with code ${code}`))));
-  const said = (what: string): Promise<void> => Promise.race([new Promise<void>((resolve) => child.on('message', (m) => m === what && resolve())), failed]);
-  await said('ready');
-  return {
-    go: () => {
-      child.send('go');
-      return said('done');
-    },
-  };
+/** The producer in a process of its own; `go()` starts it, resolving when all are acknowledged. */
+function producer(queue: string, mode: 'plain' | 'sealed', count: number, keyring: Keyring): Promise<ProducerProcess> {
+  return startProducer('./amqp-producer.ts', [AMQP_URL, queue, mode, String(count), String(WINDOW), String(PAYLOAD_BYTES)], keyring);
 }
 
 export async function run(h: Harness): Promise<void> {

@@ -11,16 +11,15 @@
  * either is unreachable.
  */
 import { randomBytes } from 'node:crypto';
-import { fork } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { connectAsync } from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { Keyring } from 'sealq';
 import { SealedMqttSubscriber } from 'sealq/mqtt';
 import { RedisReplayStore } from 'sealq/redis';
 import type { Harness } from './harness.js';
+import { startProducer } from './producer-process.js';
+import type { ProducerProcess } from './producer-process.js';
 import { deleteByPrefix, needRedis, REDIS_URL } from './redis-util.js';
 
 const MQTT_URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
@@ -37,23 +36,9 @@ async function mqttClient(): Promise<MqttClient | undefined> {
   }
 }
 
-/** Starts the producer process and resolves once it is connected; `go()` starts it, resolving when all are acknowledged. */
-async function producer(topic: string, mode: 'plain' | 'sealed', count: number, keyring: Keyring): Promise<{ child: ChildProcess; go(): Promise<void> }> {
-  const child = fork(fileURLToPath(new URL('./mqtt-producer.ts', import.meta.url)), [MQTT_URL, topic, mode, String(count), String(WINDOW), String(AHEAD), String(PAYLOAD_BYTES)], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, SEALQ_KEYRING: JSON.stringify(keyring.toPrivateJwks()) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const failed = new Promise<never>((_, reject) => child.once('exit', (code) => code !== 0 && reject(new Error(`the producer exited with code ${code}`))));
-  const said = (what: string): Promise<void> => Promise.race([new Promise<void>((resolve) => child.on('message', (m) => m === what && resolve())), failed]);
-  await said('ready');
-  return {
-    child,
-    go: () => {
-      child.send('go');
-      return said('done');
-    },
-  };
+/** The producer in a process of its own; `go()` starts it, resolving when all are acknowledged. */
+function producer(topic: string, mode: 'plain' | 'sealed', count: number, keyring: Keyring): Promise<ProducerProcess> {
+  return startProducer('./mqtt-producer.ts', [MQTT_URL, topic, mode, String(count), String(WINDOW), String(AHEAD), String(PAYLOAD_BYTES)], keyring);
 }
 
 export async function run(h: Harness): Promise<void> {

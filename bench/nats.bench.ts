@@ -10,9 +10,7 @@
  * skipped when either is unreachable.
  */
 import { randomBytes } from 'node:crypto';
-import { fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -20,6 +18,8 @@ import { Keyring } from 'sealq';
 import { SealedNatsConsumer } from 'sealq/nats';
 import { RedisReplayStore } from 'sealq/redis';
 import type { Harness } from './harness.js';
+import { startProducer } from './producer-process.js';
+import type { ProducerProcess } from './producer-process.js';
 import { deleteByPrefix, needRedis, REDIS_URL } from './redis-util.js';
 
 const NATS_URL = process.env.NATS_URL ?? '127.0.0.1:4222';
@@ -35,22 +35,9 @@ async function natsReachable(): Promise<NatsConnection | undefined> {
   }
 }
 
-/** Starts the producer process and resolves once it is connected; `go()` starts it, resolving when all are acknowledged. */
-async function producer(subject: string, mode: 'plain' | 'sealed', count: number, keyring: Keyring): Promise<{ go(): Promise<void> }> {
-  const child = fork(fileURLToPath(new URL('./nats-producer.ts', import.meta.url)), [NATS_URL, subject, mode, String(count), String(WINDOW), String(PAYLOAD_BYTES)], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, SEALQ_KEYRING: JSON.stringify(keyring.toPrivateJwks()) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const failed = new Promise<never>((_, reject) => child.once('exit', (code) => code !== 0 && reject(new Error(`the producer exited with code ${code}`))));
-  const said = (what: string): Promise<void> => Promise.race([new Promise<void>((resolve) => child.on('message', (m) => m === what && resolve())), failed]);
-  await said('ready');
-  return {
-    go: () => {
-      child.send('go');
-      return said('done');
-    },
-  };
+/** The producer in a process of its own; `go()` starts it, resolving when all are acknowledged. */
+function producer(subject: string, mode: 'plain' | 'sealed', count: number, keyring: Keyring): Promise<ProducerProcess> {
+  return startProducer('./nats-producer.ts', [NATS_URL, subject, mode, String(count), String(WINDOW), String(PAYLOAD_BYTES)], keyring);
 }
 
 export async function run(h: Harness): Promise<void> {
